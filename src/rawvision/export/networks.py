@@ -1,0 +1,26 @@
+"""The seeds' networks, as PyTorch modules."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class SeedCNN(nn.Module):
+    """The MNIST CNN of seed 000: conv 32 → conv 64 → fc 128 → fc 10, max-pooling and ReLU."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, kernel_size=3, padding=1)
+        self.conv2 = nn.Conv2d(32, 64, kernel_size=3, padding=1)
+        self.fc1 = nn.Linear(64 * 7 * 7, 128)
+        self.fc2 = nn.Linear(128, 10)
+        self.pool = nn.MaxPool2d(2, 2)
+        self.relu = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[N, 1, 28, 28]`` → logits ``[N, 10]``."""
+        x = self.pool(self.relu(self.conv1(x)))
+        x = self.pool(self.relu(self.conv2(x)))
+        x = torch.flatten(x, 1)
+        return self.fc2(self.relu(self.fc1(x)))

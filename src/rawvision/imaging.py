@@ -1,0 +1,114 @@
+"""Decode untrusted image bytes into pixel arrays, with limits, EXIF orientation and colour modes."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from rawvision.errors import InputError
+
+ColorMode = Literal["L", "RGB"]
+COLOR_MODES: tuple[ColorMode, ...] = ("L", "RGB")
+
+
+@dataclass(frozen=True)
+class DecodeLimits:
+    """What the decoder accepts; each bound is checked before any pixel is decoded.
+
+    Attributes:
+        max_bytes: largest encoded payload.
+        max_pixels: largest width × height the header may claim (decompression-bomb guard).
+        formats: Pillow format names that are accepted.
+    """
+
+    max_bytes: int = 20 * 1024 * 1024
+    max_pixels: int = 40_000_000
+    formats: tuple[str, ...] = field(default=("JPEG", "PNG"))
+
+    def __post_init__(self) -> None:
+        if self.max_bytes <= 0 or self.max_pixels <= 0:
+            raise ValueError(f"limits must be positive, got max_bytes={self.max_bytes}, "
+                             f"max_pixels={self.max_pixels}")
+        if not self.formats:
+            raise ValueError("at least one image format must be accepted")
+
+    @classmethod
+    def from_parameters(cls, params: Mapping[str, str]) -> DecodeLimits:
+        """Read ``max_bytes``, ``max_pixels`` and ``formats`` (comma separated) where given."""
+        default = cls()
+        formats = params.get("formats")
+        return cls(
+            max_bytes=int(params.get("max_bytes", default.max_bytes)),
+            max_pixels=int(params.get("max_pixels", default.max_pixels)),
+            formats=tuple(f.strip().upper() for f in formats.split(",")) if formats else default.formats,
+        )
+
+
+DEFAULT_LIMITS = DecodeLimits()
+
+
+def open_image(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> Image.Image:
+    """Open, check and fully decode ``data``; raise :class:`InputError` naming the cause."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise InputError(f"expected encoded image bytes, got {type(data).__name__}")
+    if len(data) == 0:
+        raise InputError("empty payload: expected the bytes of an encoded image")
+    if len(data) > limits.max_bytes:
+        raise InputError(f"payload of {len(data)} bytes exceeds the limit of {limits.max_bytes} bytes")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(data))
+        except Image.DecompressionBombError as exc:
+            raise InputError(f"image too large: {exc}") from None
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+            head = bytes(data[:8])
+            raise InputError(f"not a decodable image ({len(data)} bytes starting {head!r}); "
+                             f"expected one of {', '.join(limits.formats)}") from None
+    if image.format not in limits.formats:
+        raise InputError(f"image format {image.format} is not accepted; expected one of "
+                         f"{', '.join(limits.formats)}")
+    width, height = image.size
+    if width * height > limits.max_pixels:
+        raise InputError(f"image claims {width}x{height} = {width * height} pixels, more than the limit "
+                         f"of {limits.max_pixels}")
+    if width == 0 or height == 0:
+        raise InputError(f"image has no pixels ({width}x{height})")
+    try:
+        image.load()
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise InputError(f"corrupt or truncated {image.format} image: {exc}") from None
+    return image
+
+
+def to_mode(image: Image.Image, mode: ColorMode) -> Image.Image:
+    """Convert to ``L`` or ``RGB`` as a photo viewer shows it: EXIF-rotated, alpha over white."""
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # Pillow clips 16-bit samples to 255 on convert("L"); keep the top 8 bits instead.
+        wide = np.asarray(image, dtype=np.uint32)
+        image = Image.fromarray((wide >> 8).clip(0, 255).astype(np.uint8), mode="L")
+    if image.mode == "P" or image.mode.endswith("A") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba)
+    return image.convert(mode) if image.mode != mode else image
+
+
+def decode(data: bytes, mode: ColorMode, limits: DecodeLimits = DEFAULT_LIMITS) -> Image.Image:
+    """Decode ``data`` into a Pillow image in ``mode``; raise :class:`InputError` if it is unusable."""
+    return to_mode(open_image(data, limits), mode)
+
+
+def encode(pixels: np.ndarray, fmt: Literal["PNG", "JPEG"] = "PNG", quality: int = 95) -> bytes:
+    """Encode an HxW or HxWx3 uint8 array as PNG or JPEG bytes (for samples, tests and benchmarks)."""
+    buffer = io.BytesIO()
+    options = {"quality": quality} if fmt == "JPEG" else {}
+    Image.fromarray(np.ascontiguousarray(pixels, dtype=np.uint8)).save(buffer, format=fmt, **options)
+    return buffer.getvalue()

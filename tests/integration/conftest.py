@@ -1,0 +1,27 @@
+"""One real embedded Triton server per test session, on free loopback ports."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rawvision.triton.server import EmbeddedServer, ServerOptions, free_ports
+
+
+@pytest.fixture(scope="session")
+def server(repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerOptions]:
+    http, grpc, metrics = free_ports(3)
+    options = ServerOptions(repository=repository, http_port=http, grpc_port=grpc, metrics_port=metrics)
+    log_path = tmp_path_factory.mktemp("triton") / "server.log"
+    with log_path.open("wb") as log:
+        embedded = EmbeddedServer(options, log=log)
+        try:
+            embedded.start(timeout=300)
+        except Exception:
+            print(log_path.read_text(errors="replace")[-5000:])
+            raise
+        yield options
+        code = embedded.stop()
+    assert code == 0, log_path.read_text(errors="replace")[-5000:]

@@ -1,0 +1,79 @@
+"""Every config parses as Triton's ModelConfig, ensembles wire up, and model files agree with configs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+import pytest
+
+from rawvision.triton.repository import ensemble_names, model_config, model_names, read_config
+
+REPOSITORY = Path(__file__).resolve().parents[2] / "model_repository"
+CONFIG_FILES = sorted(REPOSITORY.glob("*/config.pbtxt")) + sorted(REPOSITORY.glob("*/configs/*.pbtxt"))
+BACKEND_FIELDS = {"backend", "platform", "default_model_filename", "parameters"}
+
+
+def io_names(config, kind: str) -> set[str]:  # type: ignore[no-untyped-def]
+    return {t.name for t in getattr(config, kind)}
+
+
+@pytest.mark.parametrize("path", CONFIG_FILES, ids=lambda p: str(p.relative_to(REPOSITORY)))
+def test_config_parses_and_names_its_folder(path: Path) -> None:
+    config = read_config(path)
+    folder = path.parent if path.name == "config.pbtxt" else path.parent.parent
+    assert config.name == folder.name
+    assert config.backend or config.platform
+
+
+@pytest.mark.parametrize("ensemble", ensemble_names(REPOSITORY))
+def test_ensemble_steps_are_consistent(ensemble: str) -> None:
+    config = model_config(REPOSITORY, ensemble)
+    available = io_names(config, "input")
+    for step in config.ensemble_scheduling.step:
+        assert step.model_name in model_names(REPOSITORY), step.model_name
+        for config_name in (None, "embedded"):
+            target = model_config(REPOSITORY, step.model_name, config_name)
+            assert set(step.input_map) == io_names(target, "input"), step.model_name
+            assert set(step.output_map) <= io_names(target, "output"), step.model_name
+            assert target.max_batch_size >= config.max_batch_size, step.model_name
+        missing = set(step.input_map.values()) - available
+        assert not missing, f"{step.model_name} consumes {missing} before any step produces it"
+        available |= set(step.output_map.values())
+    assert io_names(config, "output") <= available
+
+
+@pytest.mark.parametrize("path", sorted(REPOSITORY.glob("*/configs/embedded.pbtxt")),
+                         ids=lambda p: p.parent.parent.name)
+def test_embedded_config_differs_only_in_how_it_runs(path: Path) -> None:
+    native = read_config(path.parent.parent / "config.pbtxt")
+    embedded = read_config(path)
+    assert embedded.backend == "python" and embedded.default_model_filename
+    for field in BACKEND_FIELDS:
+        native.ClearField(field)  # type: ignore[arg-type]
+        embedded.ClearField(field)  # type: ignore[arg-type]
+    assert native == embedded
+
+
+def onnx_models() -> list[tuple[str, Path]]:
+    return [(p.parents[1].name, p) for p in sorted(REPOSITORY.glob("*/[0-9]*/model.onnx"))]
+
+
+def test_exported_models_exist() -> None:
+    assert [name for name, _ in onnx_models()], "run `make models` first"
+
+
+@pytest.mark.parametrize(("name", "path"), onnx_models(), ids=lambda v: str(v))
+def test_onnx_tensors_match_the_config(name: str, path: Path) -> None:
+    config = model_config(REPOSITORY, name)
+    graph = onnx.load(str(path)).graph
+
+    def shapes(values) -> dict[str, list[int | str]]:  # type: ignore[no-untyped-def]
+        return {v.name: [d.dim_value or d.dim_param for d in v.type.tensor_type.shape.dim] for v in values}
+
+    for declared, actual in ((config.input, shapes(graph.input)), (config.output, shapes(graph.output))):
+        assert {t.name for t in declared} == set(actual)
+        for tensor in declared:
+            batch, *dims = actual[tensor.name]
+            assert isinstance(batch, str), f"{tensor.name} needs a dynamic batch axis"
+            assert dims == list(tensor.dims)
