@@ -13,7 +13,8 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     x = np.asarray(logits, dtype=np.float32)
     shifted = x - x.max(axis=-1, keepdims=True)
     exp = np.exp(shifted)
-    return (exp / exp.sum(axis=-1, keepdims=True)).astype(np.float32)
+    probs: np.ndarray = (exp / exp.sum(axis=-1, keepdims=True)).astype(np.float32)
+    return probs
 
 
 def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -21,6 +22,7 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
     Returns:
         ``(class_ids, scores)``: int64 and float32 arrays of shape ``[N, min(k, classes)]``.
+
     """
     if k <= 0:
         raise ValueError(f"k must be positive, got {k}")

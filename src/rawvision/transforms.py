@@ -40,6 +40,7 @@ class PreprocessSpec:
         color_mode: ``L`` (one channel) or ``RGB``.
         interpolation: resampling filter.
         layout: ``NCHW`` or ``NHWC`` for the batched output.
+
     """
 
     resize: tuple[int, int] | int
@@ -163,8 +164,8 @@ def resize_and_crop(image: Image.Image, spec: PreprocessSpec) -> np.ndarray:
         pixels = pixels[:, :, None]
     if spec.crop is not None:
         crop_h, crop_w = spec.crop
-        top = int(round((pixels.shape[0] - crop_h) / 2.0))
-        left = int(round((pixels.shape[1] - crop_w) / 2.0))
+        top = round((pixels.shape[0] - crop_h) / 2.0)
+        left = round((pixels.shape[1] - crop_w) / 2.0)
         pixels = pixels[top:top + crop_h, left:left + crop_w]
     return pixels
 

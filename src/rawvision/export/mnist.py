@@ -49,6 +49,7 @@ def export_mnist(repository: str | Path, data_dir: str | Path | None = None, ver
 
     Raises:
         RuntimeError: if held-out accuracy is below ``min_accuracy``; nothing is written then.
+
     """
     repository = Path(repository)
     spec = preprocess_spec(repository, PREPROCESS_MODEL)

@@ -23,4 +23,5 @@ class SeedCNN(nn.Module):
         x = self.pool(self.relu(self.conv1(x)))
         x = self.pool(self.relu(self.conv2(x)))
         x = torch.flatten(x, 1)
-        return self.fc2(self.relu(self.fc1(x)))
+        logits: torch.Tensor = self.fc2(self.relu(self.fc1(x)))
+        return logits

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import io
 import logging
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -18,14 +19,15 @@ def export_onnx(model: nn.Module, sample: np.ndarray, input_name: str, output_na
                 opset: int = 17) -> bytes:
     """Serialise ``model`` to ONNX bytes: named tensors, dynamic batch axis, checked by ``onnx.checker``."""
     model.eval()
-    buffer = io.BytesIO()
-    torch.onnx.export(
-        model, (torch.from_numpy(sample),), buffer,
-        input_names=[input_name], output_names=[output_name],
-        dynamic_axes={input_name: {0: "batch"}, output_name: {0: "batch"}},
-        opset_version=opset, dynamo=False,
-    )
-    data = buffer.getvalue()
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.onnx"
+        torch.onnx.export(
+            model, (torch.from_numpy(sample),), path,
+            input_names=[input_name], output_names=[output_name],
+            dynamic_axes={input_name: {0: "batch"}, output_name: {0: "batch"}},
+            opset_version=opset, dynamo=False,
+        )
+        data = path.read_bytes()
     onnx.checker.check_model(onnx.load_from_string(data))
     return data
 
@@ -45,6 +47,7 @@ def checked_onnx(model: nn.Module, batch: np.ndarray, input_name: str, output_na
 
     Returns:
         The ONNX bytes and the largest absolute difference measured on ``batch``.
+
     """
     data = export_onnx(model, batch[:1], input_name, output_name)
     difference = max_difference(model, data, batch)

@@ -86,6 +86,7 @@ def execute_batched(
         parse: request → named arrays whose first axis is that request's batch; raises
             :class:`InputError` for bad input.
         compute: the concatenated arrays of all good requests → named output arrays, same first axis.
+
     """
     parsed: list[Arrays | str] = []
     for request in requests:
