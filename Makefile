@@ -7,7 +7,17 @@ BIN := $(VENV)/bin
 REPO := model_repository
 MODELS := $(REPO)/mnist_onnx/1/model.onnx
 
-.PHONY: setup models demo test lint unit integration serve clean-models
+# Debian packages that demos and tests need; `make setup` installs the missing ones (as root, via apt-get).
+SYSTEM_PACKAGES :=
+
+.PHONY: setup system-packages models demo test lint unit integration serve clean-models
+
+system-packages:
+	@missing=$$(for p in $(SYSTEM_PACKAGES) ""; do [ -z "$$p" ] || dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "please install the Debian packages: $$missing" >&2; exit 1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +25,7 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-setup: $(BIN)/.installed
+setup: system-packages $(BIN)/.installed
 
 $(REPO)/mnist_onnx/1/model.onnx: | $(BIN)/.installed
 	$(BIN)/rawvision export mnist --repository $(REPO)

