@@ -28,29 +28,32 @@ class DecodeLimits:
     Attributes:
         max_bytes: largest encoded payload.
         max_pixels: largest width × height the header may claim (decompression-bomb guard).
+        max_aspect_ratio: largest long side / short side; a 1×100000 strip would otherwise become a
+            gigantic array when its short side is resized up.
         formats: Pillow format names that are accepted.
-
     """
 
     max_bytes: int = 20 * 1024 * 1024
     max_pixels: int = 40_000_000
+    max_aspect_ratio: float = 30.0
     formats: tuple[str, ...] = field(default=("JPEG", "PNG"))
 
     def __post_init__(self) -> None:
-        if self.max_bytes <= 0 or self.max_pixels <= 0:
-            raise ValueError(f"limits must be positive, got max_bytes={self.max_bytes}, "
-                             f"max_pixels={self.max_pixels}")
+        if self.max_bytes <= 0 or self.max_pixels <= 0 or self.max_aspect_ratio < 1:
+            raise ValueError(f"limits must be positive (aspect ratio ≥ 1), got max_bytes={self.max_bytes}, "
+                             f"max_pixels={self.max_pixels}, max_aspect_ratio={self.max_aspect_ratio}")
         if not self.formats:
             raise ValueError("at least one image format must be accepted")
 
     @classmethod
     def from_parameters(cls, params: Mapping[str, str]) -> DecodeLimits:
-        """Read ``max_bytes``, ``max_pixels`` and ``formats`` (comma separated) where given."""
+        """Read ``max_bytes``, ``max_pixels``, ``max_aspect_ratio`` and ``formats`` (comma separated)."""
         default = cls()
         formats = params.get("formats")
         return cls(
             max_bytes=int(params.get("max_bytes", default.max_bytes)),
             max_pixels=int(params.get("max_pixels", default.max_pixels)),
+            max_aspect_ratio=float(params.get("max_aspect_ratio", default.max_aspect_ratio)),
             formats=tuple(f.strip().upper() for f in formats.split(",")) if formats else default.formats,
         )
 
@@ -81,6 +84,9 @@ def open_image(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> Image.Imag
                          f"of {limits.max_pixels}")
     if width == 0 or height == 0:
         raise InputError(f"image has no pixels ({width}x{height})")
+    if max(width, height) / min(width, height) > limits.max_aspect_ratio:
+        raise InputError(f"image of {width}x{height} has an aspect ratio beyond the limit of "
+                         f"{limits.max_aspect_ratio:g}:1")
     try:
         image.load()
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
