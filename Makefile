@@ -39,7 +39,7 @@ serve: setup models
 	$(BIN)/rawvision serve --repository $(REPO)
 
 lint: setup
-	$(BIN)/ruff check src client tests model_repository
+	$(BIN)/ruff check src client tests bench model_repository
 	$(BIN)/mypy
 
 unit: setup models

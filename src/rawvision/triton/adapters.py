@@ -4,13 +4,22 @@
 of all requests, makes one call over the concatenation, and splits the results back, so a dynamic batch
 of many requests (each with several images) costs one vectorised call. A request whose input is bad
 gets its own ``INVALID_ARG`` error; the others still get their answers.
+
+A step that does not finish within its ``execute_timeout_s`` (config parameter, default 60 s) answers
+every request of the batch with ``UNAVAILABLE`` instead of blocking forever, then ends its own stub
+process: Triton 2.51 does not restart a dead or stuck stub, and the server's watchdog
+(:mod:`rawvision.triton.watchdog`) reloads the model.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import threading
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +32,9 @@ from rawvision.triton.repository import json_parameters
 LOGGER = logging.getLogger(__name__)
 
 Arrays = dict[str, np.ndarray]
+DEFAULT_EXECUTE_TIMEOUT_S = 60.0
+_EXIT_CODE_HUNG = 70
+_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rawvision-execute")
 
 
 class ModelArgs:
@@ -49,6 +61,14 @@ class ModelArgs:
         """The numpy dtype the config declares for output ``name``."""
         output = pb_utils.get_output_config_by_name(self.config, name)
         return pb_utils.triton_string_to_numpy(output["data_type"])
+
+    @property
+    def execute_timeout(self) -> float:
+        """Seconds one ``execute`` may take (``execute_timeout_s`` parameter)."""
+        timeout = float(self.parameters.get("execute_timeout_s", DEFAULT_EXECUTE_TIMEOUT_S))
+        if timeout <= 0:
+            raise ValueError(f"{self.name}: execute_timeout_s must be positive, got {timeout}")
+        return timeout
 
     def version_file(self, filename: str) -> Path:
         """A file inside this model version's folder."""
@@ -78,6 +98,7 @@ def execute_batched(
     requests: Sequence[Any],
     parse: Callable[[Any], Arrays],
     compute: Callable[[Arrays], Arrays],
+    timeout: float = DEFAULT_EXECUTE_TIMEOUT_S,
 ) -> list[Any]:
     """One response per request: ``parse`` each, ``compute`` once over all good ones, split back.
 
@@ -86,8 +107,26 @@ def execute_batched(
         parse: request → named arrays whose first axis is that request's batch; raises
             :class:`InputError` for bad input.
         compute: the concatenated arrays of all good requests → named output arrays, same first axis.
-
+        timeout: seconds before the batch is answered with ``UNAVAILABLE`` and the stub process ends.
     """
+    future = _worker.submit(_respond, requests, parse, compute)
+    try:
+        return future.result(timeout)
+    except FutureTimeout:
+        LOGGER.error("execute of %d request(s) exceeded %.1f s; ending this stub so it is restarted",
+                     len(requests), timeout)
+        end_process()
+        message = f"this step did not finish within its execute timeout of {timeout:g} s; it is being restarted"
+        return [_error(message, pb_utils.TritonError.UNAVAILABLE) for _ in requests]
+
+
+def end_process() -> None:
+    """End this stub process shortly, after the error responses have gone out."""
+    threading.Timer(0.5, os._exit, args=(_EXIT_CODE_HUNG,)).start()
+
+
+def _respond(requests: Sequence[Any], parse: Callable[[Any], Arrays],
+             compute: Callable[[Arrays], Arrays]) -> list[Any]:
     parsed: list[Arrays | str] = []
     for request in requests:
         try:

@@ -20,6 +20,7 @@ class TritonPythonModel:
     def initialize(self, args: dict[str, str]) -> None:
         """Open the session once; threads come from the ``intra_op_threads`` parameter (0 = ORT's choice)."""
         model = ModelArgs(args)
+        self.timeout = model.execute_timeout
         options = ort.SessionOptions()
         options.intra_op_num_threads = int(model.parameters.get("intra_op_threads", "0"))
         path = model.version_file(model.parameters.get("onnx_filename", "model.onnx"))
@@ -33,7 +34,7 @@ class TritonPythonModel:
 
     def execute(self, requests: list[Any]) -> list[Any]:
         """One ONNX Runtime call for all requests."""
-        return execute_batched(requests, self._feeds, self._run)
+        return execute_batched(requests, self._feeds, self._run, self.timeout)
 
     def _feeds(self, request: Any) -> Arrays:
         return {name: input_array(request, name) for name in self.inputs}

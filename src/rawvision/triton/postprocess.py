@@ -14,6 +14,7 @@ class TritonPythonModel:
     def initialize(self, args: dict[str, str]) -> None:
         """Read ``top_k``, ``label_filename`` (beside config.pbtxt) and ``apply_softmax``."""
         model = ModelArgs(args)
+        self.timeout = model.execute_timeout
         self.k = int(model.parameters.get("top_k", "5"))
         self.labels = load_labels(model.model_dir / model.parameters.get("label_filename", "labels.txt"))
         self.apply_softmax = model.parameters.get("apply_softmax", "true").lower() == "true"
@@ -24,7 +25,7 @@ class TritonPythonModel:
 
     def execute(self, requests: list[Any]) -> list[Any]:
         """Classify all requests in one batch."""
-        return execute_batched(requests, self._logits, self._classify)
+        return execute_batched(requests, self._logits, self._classify, self.timeout)
 
     def _logits(self, request: Any) -> Arrays:
         return {"logits": input_array(request, self.input_name)}

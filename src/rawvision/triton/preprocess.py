@@ -18,6 +18,7 @@ class TritonPythonModel:
     def initialize(self, args: dict[str, str]) -> None:
         """Read the spec and limits from the config parameters; fail here if they are inconsistent."""
         model = ModelArgs(args)
+        self.timeout = model.execute_timeout
         self.spec = PreprocessSpec.from_parameters(model.parameters)
         self.limits = DecodeLimits.from_parameters(model.parameters)
         (self.input_name,) = model.input_names
@@ -28,7 +29,7 @@ class TritonPythonModel:
 
     def execute(self, requests: list[Any]) -> list[Any]:
         """Preprocess all requests in one batch."""
-        return execute_batched(requests, self._load, self._normalize)
+        return execute_batched(requests, self._load, self._normalize, self.timeout)
 
     def _load(self, request: Any) -> Arrays:
         payloads = input_array(request, self.input_name)

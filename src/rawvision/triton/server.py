@@ -26,6 +26,7 @@ from types import TracebackType
 from typing import IO, Literal
 
 from rawvision.triton.repository import EMBEDDED_CONFIG_NAME
+from rawvision.triton.watchdog import StubWatchdog
 
 LOGGER = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ class ServerOptions:
     load_models: tuple[str, ...] = ()
     model_config_name: str = EMBEDDED_CONFIG_NAME
     host: str = "127.0.0.1"
+    watchdog: bool = True
     extra_args: tuple[str, ...] = field(default=())
 
     @property
@@ -131,6 +133,7 @@ class EmbeddedServer:
         self._log = log
         self._process: subprocess.Popen[bytes] | None = None
         self._workdir: Path | None = None
+        self.watchdog: StubWatchdog | None = None
 
     @property
     def process(self) -> subprocess.Popen[bytes]:
@@ -153,6 +156,10 @@ class EmbeddedServer:
         except BaseException:
             self.stop()
             raise
+        if self.options.watchdog and self.options.model_control_mode == "explicit":
+            self.watchdog = StubWatchdog(self._process.pid, self.options.http_url).start()
+        elif self.options.watchdog:
+            LOGGER.info("no stub watchdog: reloading a model needs explicit model-control mode")
         return self
 
     def wait_ready(self, timeout: float) -> None:
@@ -175,6 +182,9 @@ class EmbeddedServer:
     def stop(self, timeout: float = 30.0) -> int | None:
         """Terminate, wait, then kill if needed; return the exit code."""
         code = None
+        if self.watchdog is not None:
+            self.watchdog.stop()
+            self.watchdog = None
         if self._process is not None:
             if self._process.poll() is None:
                 self._process.send_signal(signal.SIGTERM)

@@ -1,0 +1,126 @@
+"""Soak: mixed good and bad traffic against every ensemble for a set time, counting every answer.
+
+Reports requests, answers, errors by kind, and the resident memory of the server and its stub processes
+at the start and the end, so a leak shows as growth.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import psutil
+import tritonclient.http as httpclient
+from tritonclient.utils import InferenceServerException
+
+ERROR_KINDS = {
+    "empty": r"empty payload",
+    "not an image": r"not a decodable image",
+    "truncated": r"truncated",
+    "too many pixels": r"pixels, more than the limit",
+    "aspect ratio": r"aspect ratio",
+    "format": r"format \w+ is not accepted",
+    "too many bytes": r"exceeds the limit",
+}
+
+
+def error_kind(message: str) -> str:
+    """A short name for an error message (``other`` when none of :data:`ERROR_KINDS` matches)."""
+    return next((kind for kind, pattern in ERROR_KINDS.items() if re.search(pattern, message)), "other")
+
+
+def server_rss(pid: int) -> int:
+    """Resident bytes of a process and all its children (the server and its Python-backend stubs)."""
+    process = psutil.Process(pid)
+    total = process.memory_info().rss
+    for child in process.children(recursive=True):
+        try:
+            total += child.memory_info().rss
+        except psutil.NoSuchProcess:
+            continue
+    return int(total)
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """What to send to one ensemble: payloads that must answer and payloads that must be refused."""
+
+    ensemble: str
+    good: Sequence[bytes]
+    bad: Sequence[bytes]
+    batched: bool = True
+
+
+@dataclass
+class SoakReport:
+    """Counts of one soak run and the server's memory at its start and end."""
+
+    seconds: float = 0.0
+    requests: int = 0
+    answered: int = 0
+    refused: Counter[str] = field(default_factory=Counter)
+    unexpected: list[str] = field(default_factory=list)
+    rss_start: int = 0
+    rss_end: int = 0
+
+    def summary(self) -> str:
+        """Human-readable lines for the README and the console."""
+        mib = 1024 * 1024
+        kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(self.refused.items()))
+        return (f"{self.requests} requests in {self.seconds:.0f} s ({self.requests / max(self.seconds, 1e-9):.1f}/s): "
+                f"{self.answered} answered, {sum(self.refused.values())} refused as expected ({kinds}), "
+                f"{len(self.unexpected)} unexpected\n"
+                f"server + stubs resident memory: {self.rss_start / mib:.0f} MiB at start, "
+                f"{self.rss_end / mib:.0f} MiB at end ({(self.rss_end - self.rss_start) / mib:+.0f} MiB)")
+
+
+def _send(client: httpclient.InferenceServerClient, traffic: Traffic, payload: bytes) -> str | None:
+    array = np.array([[payload]] if traffic.batched else [payload], dtype=np.object_)
+    tensor = httpclient.InferInput("IMAGE", list(array.shape), "BYTES")
+    tensor.set_data_from_numpy(array)
+    try:
+        client.infer(traffic.ensemble, [tensor])
+        return None
+    except InferenceServerException as exc:
+        return f"{exc.status()} {exc.message()}"
+
+
+def run_soak(url: str, server_pid: int, traffic: Sequence[Traffic], seconds: float,
+             threads: int = 4, bad_share: float = 0.3, seed: int = 0) -> SoakReport:
+    """Send a random mix of good and bad payloads from ``threads`` threads for ``seconds``."""
+    report = SoakReport(rss_start=server_rss(server_pid))
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def worker(index: int) -> None:
+        rng = np.random.default_rng(seed + index)
+        client = httpclient.InferenceServerClient(url, network_timeout=120)
+        while time.monotonic() < deadline:
+            target = traffic[int(rng.integers(len(traffic)))]
+            bad = bool(rng.random() < bad_share)
+            pool = target.bad if bad else target.good
+            error = _send(client, target, pool[int(rng.integers(len(pool)))])
+            with lock:
+                report.requests += 1
+                if error is None and not bad:
+                    report.answered += 1
+                elif error is not None and bad and error.startswith("400 "):
+                    report.refused[error_kind(error)] += 1
+                else:
+                    report.unexpected.append(f"{target.ensemble}: {'bad' if bad else 'good'} payload got {error}")
+        client.close()
+
+    started = time.monotonic()
+    workers = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join()
+    report.seconds = time.monotonic() - started
+    report.rss_end = server_rss(server_pid)
+    return report
