@@ -10,6 +10,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
+from rawvision.models_cli import add_models_parser
+from rawvision.triton.control import admin_key_from_env
+
 DEFAULT_REPOSITORY = Path("model_repository")
 
 
@@ -18,7 +21,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     options = ServerOptions(repository=args.repository, http_port=args.http_port, grpc_port=args.grpc_port,
                             metrics_port=args.metrics_port, model_control_mode=args.model_control_mode,
-                            load_models=tuple(args.load_model))
+                            load_models=tuple(args.load_model), admin_key=args.admin_key)
     server = EmbeddedServer(options).start(timeout=args.timeout)
     print(f"Triton ready: HTTP http://{options.http_url}  gRPC {options.grpc_url}  "
           f"metrics http://{options.host}:{options.metrics_port}/metrics  (Ctrl-C stops)", flush=True)
@@ -78,10 +81,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--http-port", type=int, default=8000)
     serve.add_argument("--grpc-port", type=int, default=8001)
     serve.add_argument("--metrics-port", type=int, default=8002)
-    serve.add_argument("--model-control-mode", choices=["none", "poll", "explicit"], default="none")
-    serve.add_argument("--load-model", action="append", default=[], help="with explicit mode; repeatable")
+    serve.add_argument("--model-control-mode", choices=["none", "poll", "explicit"], default="explicit")
+    serve.add_argument("--load-model", action="append", default=[],
+                       help="with explicit mode; repeatable (default: every ensemble with its composing models)")
+    serve.add_argument("--admin-key", default=admin_key_from_env(),
+                       help="require this key for load/unload/index (default: $RAWVISION_ADMIN_KEY)")
     serve.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for readiness")
     serve.set_defaults(run=_serve)
+
+    add_models_parser(commands)
 
     export = commands.add_parser("export", help="train or load, export, check and write a model version")
     families = export.add_subparsers(dest="family", required=True)
