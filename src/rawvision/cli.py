@@ -68,6 +68,8 @@ def _classify(args: argparse.Namespace) -> int:
     import rawvision_client
 
     argv = [*map(str, args.images), "--url", args.url, "--model", args.model]
+    if args.plot:
+        argv += ["--plot", str(args.plot)]
     return rawvision_client.main(argv)
 
 
@@ -129,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("images", nargs="+", type=Path)
     classify.add_argument("--url", default="localhost:8000")
     classify.add_argument("--model", default="mnist")
+    classify.add_argument("--plot", type=Path, help="also write a bar chart of the top probabilities (PNG)")
     classify.set_defaults(run=_classify)
 
     samples = commands.add_parser("samples", help="write held-out digits as image files named by class")
