@@ -1,7 +1,8 @@
 """Thin rawvision client: send encoded images to a Triton ensemble, get top-k labels back.
 
 Depends on ``tritonclient[http]`` and ``numpy`` only, so it can be copied alone to any machine:
-``python rawvision_client.py --url localhost:8000 --model mnist digit.png``.
+``python rawvision_client.py --url localhost:8000 --model mnist digit.png``. ``--plot out.png`` also
+needs matplotlib, imported only then.
 """
 
 from __future__ import annotations
@@ -104,17 +105,47 @@ def format_answers(paths: Sequence[Path], answers: Sequence[Sequence[Prediction]
     return "\n".join(blocks)
 
 
+def plot_answers(paths: Sequence[Path], answers: Sequence[Sequence[Prediction]], out: Path) -> None:
+    """Bar charts of the top-k probabilities (in percent), one panel per file, written to ``out``."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display needed
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(len(paths), 1, figsize=(9, 3.2 * len(paths)), squeeze=False)
+    for axis, path, predictions in zip(axes[:, 0], paths, answers, strict=True):
+        names = [f"{p.label} ({p.class_id})" for p in predictions]
+        bars = axis.bar(names, [100 * p.score for p in predictions], width=0.45)
+        axis.bar_label(bars, fmt="%.2f")
+        axis.set_title(str(path))
+        axis.set_ylabel("probability (%)")
+        axis.set_ylim(0, 110)
+        axis.tick_params(axis="x", labelrotation=20)
+    figure.tight_layout()
+    figure.savefig(out)
+    plt.close(figure)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: classify image files with a running server."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("images", nargs="+", type=Path, help="JPEG or PNG files")
     parser.add_argument("--url", default="localhost:8000", help="Triton HTTP endpoint (host:port)")
     parser.add_argument("--model", default="mnist", help="ensemble name")
+    parser.add_argument("--plot", type=Path, help="also write a bar chart of the top probabilities (PNG; "
+                        "needs matplotlib)")
     args = parser.parse_args(argv)
     try:
         client = Client(args.url, args.model)
-        print(format_answers(args.images, client.classify_files(args.images)))
-    except (ClientError, OSError) as exc:
+        try:
+            answers = client.classify_files(args.images)
+        finally:
+            client.close()
+        print(format_answers(args.images, answers))
+        if args.plot:
+            plot_answers(args.images, answers, args.plot)
+            print(f"wrote {args.plot}")
+    except (ClientError, OSError, ImportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

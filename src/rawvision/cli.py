@@ -46,10 +46,33 @@ def _export_mnist(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_imagenet(args: argparse.Namespace) -> int:
+    from rawvision.export import imagenet
+    from rawvision.export.engines import EngineUnavailable
+
+    out = args.out or Path("exports")
+    try:
+        if args.format == "onnx":
+            report = imagenet.export_imagenet_onnx(args.repository, args.version)
+        elif args.format == "torchscript":
+            report = imagenet.export_imagenet_torchscript(args.repository, out, args.version)
+        else:
+            report = imagenet.export_imagenet_tensorrt(args.repository, out, args.version, fp16=args.fp16)
+    except EngineUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {report.path}\nmax |diff| against PyTorch {report.max_difference:.1e}")
+    for name, labels in report.answers.items():
+        print(f"  {name}: {', '.join(labels[:3])}")
+    return 0
+
+
 def _classify(args: argparse.Namespace) -> int:
     import rawvision_client
 
     argv = [*map(str, args.images), "--url", args.url, "--model", args.model]
+    if args.plot:
+        argv += ["--plot", str(args.plot)]
     return rawvision_client.main(argv)
 
 
@@ -101,10 +124,22 @@ def build_parser() -> argparse.ArgumentParser:
     mnist.add_argument("--epochs", type=int, default=15)
     mnist.set_defaults(run=_export_mnist)
 
+    imagenet = families.add_parser("imagenet", help="EfficientNet-Lite0 with its ImageNet weights → ONNX "
+                                   "(imagenet_onnx), TorchScript or a TensorRT plan")
+    imagenet.add_argument("--format", choices=["onnx", "torchscript", "tensorrt"], default="onnx")
+    imagenet.add_argument("--repository", type=Path, default=DEFAULT_REPOSITORY,
+                          help="repository whose imagenet configs (spec, labels, tensors) the export follows")
+    imagenet.add_argument("--out", type=Path, help="torchscript/tensorrt: repository to write into (default "
+                          "./exports; the embedded server has no backend for them); onnx writes into --repository")
+    imagenet.add_argument("--version", type=int, default=1)
+    imagenet.add_argument("--fp16", action="store_true", help="tensorrt: allow FP16 kernels")
+    imagenet.set_defaults(run=_export_imagenet)
+
     classify = commands.add_parser("classify", help="send image files to a running server")
     classify.add_argument("images", nargs="+", type=Path)
     classify.add_argument("--url", default="localhost:8000")
     classify.add_argument("--model", default="mnist")
+    classify.add_argument("--plot", type=Path, help="also write a bar chart of the top probabilities (PNG)")
     classify.set_defaults(run=_classify)
 
     samples = commands.add_parser("samples", help="write held-out digits as image files named by class")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -61,8 +61,17 @@ class DecodeLimits:
 DEFAULT_LIMITS = DecodeLimits()
 
 
-def open_image(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> Image.Image:
-    """Open, check and fully decode ``data``; raise :class:`InputError` naming the cause."""
+DraftSize = Callable[[int, int], tuple[int, int]]
+"""Given a JPEG's header size (width, height), the smallest (width, height) its decoder may scale down to."""
+
+
+def open_image(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS, draft: DraftSize | None = None) -> Image.Image:
+    """Open, check and fully decode ``data``; raise :class:`InputError` naming the cause.
+
+    ``draft`` lets a JPEG decoder scale down by 1/2, 1/4 or 1/8 in the DCT domain (Pillow's ``draft``),
+    keeping both sides at least the size it returns; other formats ignore it. It runs after the limits
+    are checked on the header, so it never lets a bigger image through.
+    """
     if not isinstance(data, bytes | bytearray | memoryview):
         raise InputError(f"expected encoded image bytes, got {type(data).__name__}")
     if len(data) == 0:
@@ -87,6 +96,8 @@ def open_image(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> Image.Imag
     if max(width, height) / min(width, height) > limits.max_aspect_ratio:
         raise InputError(f"image of {width}x{height} has an aspect ratio beyond the limit of "
                          f"{limits.max_aspect_ratio:g}:1")
+    if draft is not None and image.format == "JPEG":
+        image.draft(None, draft(width, height))
     try:
         image.load()
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
@@ -108,9 +119,10 @@ def to_mode(image: Image.Image, mode: ColorMode) -> Image.Image:
     return image.convert(mode) if image.mode != mode else image
 
 
-def decode(data: bytes, mode: ColorMode, limits: DecodeLimits = DEFAULT_LIMITS) -> Image.Image:
+def decode(data: bytes, mode: ColorMode, limits: DecodeLimits = DEFAULT_LIMITS,
+           draft: DraftSize | None = None) -> Image.Image:
     """Decode ``data`` into a Pillow image in ``mode``; raise :class:`InputError` if it is unusable."""
-    return to_mode(open_image(data, limits), mode)
+    return to_mode(open_image(data, limits, draft), mode)
 
 
 def encode(pixels: np.ndarray, fmt: Literal["PNG", "JPEG"] = "PNG", quality: int = 95) -> bytes:

@@ -1,0 +1,167 @@
+"""The same network for NVIDIA's native backends: TorchScript (``pytorch_libtorch``) and TensorRT plans.
+
+Each export writes ``<repository>/<model>/<version>/<file>`` plus a ``config.pbtxt`` generated from
+Triton's ``ModelConfig`` protobuf and the label file, into the repository the user names. The embedded
+server has neither backend, so these folders are meant for NVIDIA's container, not for the served
+``model_repository/`` of the tests.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import io
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from google.protobuf import text_format
+from torch import nn
+
+from rawvision.triton.repository import ModelConfig
+
+LOGGER = logging.getLogger(__name__)
+
+
+class EngineUnavailable(RuntimeError):
+    """The machine lacks what an export needs (a package or a GPU); the message says what."""
+
+
+@dataclass(frozen=True)
+class CoreModel:
+    """What every engine's config shares: tensor names, per-image shapes, batch size and labels."""
+
+    name: str
+    input_name: str
+    input_dims: tuple[int, ...]
+    output_name: str
+    output_dims: tuple[int, ...]
+    max_batch_size: int
+    label_file: Path | None = None
+
+
+def core_config(model: CoreModel, platform: str, default_model_filename: str) -> Any:
+    """A ``ModelConfig`` for ``model`` on ``platform`` (``pytorch_libtorch``, ``tensorrt_plan``, ...)."""
+    config = ModelConfig(name=model.name, platform=platform, max_batch_size=model.max_batch_size,
+                         default_model_filename=default_model_filename)
+    tensor = config.input.add(name=model.input_name, dims=list(model.input_dims))
+    tensor.data_type = model_config_type("TYPE_FP32")
+    output = config.output.add(name=model.output_name, dims=list(model.output_dims))
+    output.data_type = model_config_type("TYPE_FP32")
+    if model.label_file is not None:
+        output.label_filename = model.label_file.name
+    config.dynamic_batching.max_queue_delay_microseconds = 1000
+    config.version_policy.latest.num_versions = 1
+    return config
+
+
+def model_config_type(name: str) -> int:
+    """The ``DataType`` enum value for a name such as ``TYPE_FP32``."""
+    value: int = ModelConfig.DESCRIPTOR.fields_by_name["input"].message_type.fields_by_name[
+        "data_type"].enum_type.values_by_name[name].number
+    return value
+
+
+def write_model(repository: str | Path, model: CoreModel, version: int, filename: str, data: bytes,
+                config: Any) -> Path:
+    """Write the model file (atomically), its ``config.pbtxt`` and label file; return the model file."""
+    if version < 1:
+        raise ValueError(f"model versions start at 1, got {version}")
+    model_dir = Path(repository) / model.name
+    folder = model_dir / str(version)
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / f".{filename}.partial"
+    partial.write_bytes(data)
+    target = folder / filename
+    partial.replace(target)
+    (model_dir / "config.pbtxt").write_text(text_format.MessageToString(config), encoding="utf-8")
+    if model.label_file is not None:
+        shutil.copyfile(model.label_file, model_dir / model.label_file.name)
+    return target
+
+
+def torchscript_bytes(model: nn.Module, batch: np.ndarray, tolerance: float = 1e-5) -> tuple[bytes, float]:
+    """Trace ``model`` on one image, reload the saved file and check it on the whole ``batch``.
+
+    The check runs a batch size other than the traced one, so a model that baked in its batch axis fails.
+
+    Returns:
+        The serialised TorchScript module and the largest absolute difference from eager PyTorch.
+
+    """
+    if len(batch) < 2:
+        raise ValueError("the check needs at least two inputs (a batch size other than the traced one)")
+    model.eval()
+    with torch.no_grad():
+        traced = torch.jit.trace(model, torch.from_numpy(batch[:1]))  # type: ignore[no-untyped-call]
+        buffer = io.BytesIO()
+        torch.jit.save(traced, buffer)
+        reloaded = torch.jit.load(io.BytesIO(buffer.getvalue()))  # type: ignore[no-untyped-call]
+        ours = reloaded(torch.from_numpy(batch)).numpy()
+        reference = model(torch.from_numpy(batch)).numpy()
+    difference = float(np.abs(ours - reference).max())
+    LOGGER.info("TorchScript vs PyTorch on %d inputs: max |diff| = %.2e", len(batch), difference)
+    if difference > tolerance:
+        raise RuntimeError(f"TorchScript differs from PyTorch by {difference:.2e} > {tolerance:.0e}")
+    return buffer.getvalue(), difference
+
+
+def cuda_device_count() -> int:
+    """NVIDIA GPUs the driver reports (0 without a driver), asked through ``libcuda`` directly."""
+    try:
+        cuda = ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return 0
+    count = ctypes.c_int(0)
+    if cuda.cuInit(0) != 0 or cuda.cuDeviceGetCount(ctypes.byref(count)) != 0:
+        return 0
+    return count.value
+
+
+def tensorrt_module() -> Any:
+    """The ``tensorrt`` package, if this machine can build plans; else :class:`EngineUnavailable`."""
+    try:
+        import tensorrt
+    except ImportError:
+        raise EngineUnavailable("TensorRT export needs the `tensorrt` Python package (NVIDIA's TensorRT "
+                                "container ships it, or pip install tensorrt-cu12) and an NVIDIA GPU; "
+                                "`tensorrt` is not importable here") from None
+    if cuda_device_count() == 0:
+        raise EngineUnavailable("TensorRT export needs an NVIDIA GPU with its driver (libcuda); none was found "
+                                "here. Build the plan on the GPU that will serve it: plans are specific to "
+                                "the GPU model and TensorRT version")
+    return tensorrt
+
+
+def tensorrt_plan(onnx_bytes: bytes, model: CoreModel, fp16: bool = False,
+                  workspace_bytes: int = 1 << 30) -> bytes:
+    """Build a serialised TensorRT engine from ONNX with one optimisation profile over the batch axis.
+
+    The profile spans batch 1 to ``model.max_batch_size`` (optimised for the largest); ``fp16`` lets
+    TensorRT pick half-precision kernels where the GPU has fast FP16.
+    """
+    trt = tensorrt_module()
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    network = builder.create_network(0)
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse(onnx_bytes):
+        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        raise RuntimeError(f"TensorRT could not parse the ONNX model: {errors}")
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_bytes)
+    if fp16:
+        if not builder.platform_has_fast_fp16:
+            LOGGER.warning("this GPU has no fast FP16; building with FP16 allowed anyway")
+        config.set_flag(trt.BuilderFlag.FP16)
+    profile = builder.create_optimization_profile()
+    shape = model.input_dims
+    profile.set_shape(model.input_name, (1, *shape), (model.max_batch_size, *shape), (model.max_batch_size, *shape))
+    config.add_optimization_profile(profile)
+    plan = builder.build_serialized_network(network, config)
+    if plan is None:
+        raise RuntimeError("TensorRT failed to build the engine (see its log above)")
+    return bytes(plan)
