@@ -10,7 +10,7 @@ MODELS := $(REPO)/mnist_onnx/1/model.onnx $(REPO)/imagenet_onnx/1/model.onnx
 # Debian packages that demos and tests need; `make setup` installs the missing ones (as root, via apt-get).
 SYSTEM_PACKAGES :=
 
-.PHONY: setup system-packages models demo test lint unit integration serve clean-models
+.PHONY: setup system-packages models demo test lint unit integration serve clean-models perf-analyzer bench
 
 system-packages:
 	@missing=$$(for p in $(SYSTEM_PACKAGES) ""; do [ -z "$$p" ] || dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -54,3 +54,20 @@ test: setup models lint
 
 clean-models:
 	rm -f $(MODELS)
+
+# NVIDIA's perf_analyzer from its PyPI wheel (the binary is inside), unpacked into .tools/ (not committed).
+PERF_ANALYZER := .tools/perf_analyzer/bin/perf_analyzer
+$(PERF_ANALYZER): | $(BIN)/.installed
+	rm -rf .tools/wheel && mkdir -p .tools/wheel
+	$(BIN)/python -m pip download --quiet perf-analyzer==2.60.0 --no-deps --platform manylinux_2_38_x86_64 \
+	  --only-binary=:all: -d .tools/wheel
+	$(BIN)/python -m zipfile -e .tools/wheel/perf_analyzer-2.60.0-*.whl .tools/
+	chmod +x $@ && rm -rf .tools/wheel
+
+perf-analyzer: $(PERF_ANALYZER)
+
+# Full benchmark → docs/perf.md + docs/perf.png. On glibc < 2.38 set the prefix, e.g.
+#   make bench PERF_PREFIX=../shared/tools/with-glibc-2.41
+PERF_PREFIX ?= $(RAWVISION_PERF_ANALYZER_PREFIX)
+bench: setup models $(PERF_ANALYZER)
+	$(BIN)/rawvision -v bench --repository $(REPO) --out docs $(if $(PERF_PREFIX),--prefix "$(PERF_PREFIX)")

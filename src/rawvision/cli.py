@@ -93,6 +93,21 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(args.repository, args.out)
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from rawvision.perf.analyzer import PerfAnalyzerError
+    from rawvision.perf.run import run_bench
+
+    concurrency = range(args.concurrency[0], args.concurrency[1] + 1, args.concurrency[2])
+    try:
+        report = run_bench(args.repository, args.out, args.ensemble or None, list(concurrency), args.prefix,
+                           args.perf_analyzer, args.seconds, args.note)
+    except PerfAnalyzerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {report} and {report.with_suffix('.png')}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(prog="rawvision", description=__doc__)
@@ -113,6 +128,19 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=_serve)
 
     add_models_parser(commands)
+
+    bench = commands.add_parser("bench", help="perf_analyzer on every ensemble + in-process and two-call "
+                                "baselines → docs/perf.md and docs/perf.png")
+    bench.add_argument("--repository", type=Path, default=DEFAULT_REPOSITORY)
+    bench.add_argument("--out", type=Path, default=Path("docs"))
+    bench.add_argument("--ensemble", action="append", default=[], help="repeatable; default: every ensemble")
+    bench.add_argument("--concurrency", type=int, nargs=3, default=[1, 8, 1], metavar=("START", "END", "STEP"))
+    bench.add_argument("--perf-analyzer", type=Path, help="the binary (default: .tools/perf_analyzer/bin/...)")
+    bench.add_argument("--prefix", help="command prefix for an old glibc, e.g. ../shared/tools/with-glibc-2.41 "
+                       "(default: $RAWVISION_PERF_ANALYZER_PREFIX)")
+    bench.add_argument("--seconds", type=float, default=5.0, help="per in-process setting")
+    bench.add_argument("--note", default="", help="a sentence for the report's header")
+    bench.set_defaults(run=_bench)
 
     export = commands.add_parser("export", help="train or load, export, check and write a model version")
     families = export.add_subparsers(dest="family", required=True)
