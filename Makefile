@@ -8,7 +8,8 @@ REPO := model_repository
 MODELS := $(REPO)/mnist_onnx/1/model.onnx $(REPO)/imagenet_onnx/1/model.onnx
 
 # Debian packages that demos and tests need; `make setup` installs the missing ones (as root, via apt-get).
-SYSTEM_PACKAGES :=
+# nginx: the scale-out test runs two servers behind a local nginx (tests/integration/test_scale_out.py).
+SYSTEM_PACKAGES := nginx
 
 .PHONY: setup system-packages models demo test lint unit integration serve clean-models perf-analyzer bench
 
