@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 REPO := model_repository
+# NVIDIA's perf_analyzer, unpacked from its PyPI wheel by `make perf-analyzer` (not committed).
+PERF_ANALYZER := .tools/perf_analyzer/bin/perf_analyzer
 MODELS := $(REPO)/mnist_onnx/1/model.onnx $(REPO)/imagenet_onnx/1/model.onnx
 
 # Debian packages that demos and tests need; `make setup` installs the missing ones (as root, via apt-get).
@@ -50,14 +52,13 @@ lint: setup
 unit: setup models
 	$(BIN)/pytest tests/unit
 
-test: setup models lint
+test: setup models lint $(PERF_ANALYZER)
 	$(BIN)/pytest tests
 
 clean-models:
 	rm -f $(MODELS)
 
 # NVIDIA's perf_analyzer from its PyPI wheel (the binary is inside), unpacked into .tools/ (not committed).
-PERF_ANALYZER := .tools/perf_analyzer/bin/perf_analyzer
 $(PERF_ANALYZER): | $(BIN)/.installed
 	rm -rf .tools/wheel && mkdir -p .tools/wheel
 	$(BIN)/python -m pip download --quiet perf-analyzer==2.60.0 --no-deps --platform manylinux_2_38_x86_64 \
