@@ -19,6 +19,8 @@ class EnsembleResult:
     points: list[PerfPoint]
     in_process: list[BaselinePoint]
     two_call: BaselinePoint | None
+    server_cpu_ms_per_image: float | None = None  # tritonserver + its stubs, over the perf_analyzer run
+    client_cpu_ms_per_image: float | None = None  # perf_analyzer itself, on the same cores
 
     @property
     def best(self) -> PerfPoint:
@@ -51,6 +53,13 @@ def markdown(results: Sequence[EnsembleResult], header: str, plot_name: str) -> 
         lines += ["", "In-process baseline (one Python process, no server):", "",
                   "| setting | img/s |", "|---|---|"]
         lines += [f"| {b.setting} | {b.throughput:.1f} |" for b in r.in_process]
+        if r.server_cpu_ms_per_image is not None:
+            base = r.best_in_process
+            lines += ["", "CPU time per image (all threads; on 2 cores the throughput ceiling is 2000 / ms):", "",
+                      "| where | CPU ms per image |", "|---|---|",
+                      f"| in-process ({base.setting}) | {base.cpu_ms_per_image or 0:.1f} |",
+                      f"| Triton server + Python stubs | {r.server_cpu_ms_per_image:.1f} |",
+                      f"| perf_analyzer (the load generator, same cores) | {r.client_cpu_ms_per_image or 0:.1f} |"]
         if r.two_call:
             lines += ["", f"Two-call client ({r.two_call.setting}): {r.two_call.throughput:.1f} img/s.", ""]
     return "\n".join(lines) + "\n"
@@ -80,7 +89,7 @@ def plot(results: Sequence[EnsembleResult], path: Path) -> None:
         latency.set_ylabel("latency (ms)")
         latency.set_ylim(bottom=0)
         handles = axis.get_legend_handles_labels()[0] + latency.get_legend_handles_labels()[0]
-        axis.legend(handles, [h.get_label() for h in handles], loc="upper left", fontsize=8)
+        axis.legend(handles, [h.get_label() for h in handles], loc="best", fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)

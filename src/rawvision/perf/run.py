@@ -52,6 +52,37 @@ def bench_images(pipeline: Pipeline) -> tuple[list[bytes], str]:
     return images, f"{len(images)} JPEG photos (scikit-image's astronaut, coffee, chelsea, rocket) at {sizes}"
 
 
+def process_tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a process and its live children (the stubs)."""
+    import psutil
+
+    root = psutil.Process(pid)
+    total = 0.0
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+def children_cpu() -> float:
+    """CPU seconds used by this process's finished children (perf_analyzer runs)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def served_images(options: ServerOptions, ensemble: str) -> float:
+    """Images the ensemble has answered so far (Triton's nv_inference_count)."""
+    from rawvision.triton import metrics
+
+    samples = metrics.scrape(f"http://{options.host}:{options.metrics_port}/metrics")
+    return metrics.value(samples, "nv_inference_count", model=ensemble)
+
+
 def machine() -> str:
     """A one-line description of this machine."""
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
@@ -77,13 +108,18 @@ def run_bench(repository: Path, out: Path, ensembles: Sequence[str] | None = Non
         options = ServerOptions(repository=repository, http_port=http, grpc_port=grpc, metrics_port=metrics,
                                 load_models=(name,), watchdog=False)
         work.mkdir(parents=True, exist_ok=True)
-        with (work / f"{name}-server.log").open("wb") as log, EmbeddedServer(options, log):
+        with (work / f"{name}-server.log").open("wb") as log, EmbeddedServer(options, log) as server:
             LOGGER.warning("%s: perf_analyzer over concurrency %s", name, list(concurrency))
+            server_cpu, client_cpu = process_tree_cpu(server.process.pid), children_cpu()
+            served = served_images(options, name)
             points = run_perf_analyzer(command, name, options.http_url, images, work, concurrency)
+            served = served_images(options, name) - served
+            server_ms = 1000 * (process_tree_cpu(server.process.pid) - server_cpu) / max(served, 1)
+            client_ms = 1000 * (children_cpu() - client_cpu) / max(served, 1)
             best = max(points, key=lambda p: p.throughput).concurrency
             LOGGER.warning("%s: two-call client at concurrency %d", name, best)
             client_way = two_call(pipeline, options.http_url, images, best, seconds=2 * seconds)
-        results.append(EnsembleResult(name, described, points, baseline, client_way))
+        results.append(EnsembleResult(name, described, points, baseline, client_way, server_ms, client_ms))
     today = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     header = (f"# Throughput and latency of the ensembles\n\nMeasured {today} on {machine()} with "
               f"perf_analyzer 2.60.0 (HTTP, batch 1 per request, real images). {note}".rstrip())

@@ -16,11 +16,10 @@ What Triton 2.51 does on a swap, measured with 4 client threads streaming to the
   ``specific {versions: [N]}``: the same load-then-reload-then-unload order. A later plain ``load``
   reverts to the policy in ``config.pbtxt``.
 - **A new version that fails to load**: the load call fails, the old version keeps serving. But the
-  next successful load of a new version then left the old version loaded and still answering through
-  the ensemble (measured: answers from version 1 after version 2 was READY and version 1 was no longer
-  listed). So ``publish`` removes the broken folder and reloads the model as the repository has it,
-  and loads a new version with an explicit ``specific`` policy naming only that version, which makes
-  Triton unload every other version.
+  next successful plain load of a new version then left the old version loaded (the server log showed
+  no unload of version 1 until the next load). So ``publish`` removes the broken folder, reloads the
+  model as the repository has it, and loads a new version with an explicit ``specific`` policy naming
+  only that version; with it the log shows the old version unloaded every time.
 - Ensemble steps use ``model_version: -1``; Triton resolves it when the ensemble is (re)loaded, so the
   ensemble reload above is what moves traffic to the new version.
 """
