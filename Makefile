@@ -5,12 +5,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 REPO := model_repository
-MODELS := $(REPO)/mnist_onnx/1/model.onnx $(REPO)/imagenet_onnx/1/model.onnx
+MODELS := $(REPO)/mnist_onnx/1/model.onnx $(REPO)/mnist_torchscript/1/model.pt \
+          $(REPO)/fashion_mnist_torchscript/1/model.pt $(REPO)/imagenet_onnx/1/model.onnx
 
 # Debian packages that demos and tests need; `make setup` installs the missing ones (as root, via apt-get).
-SYSTEM_PACKAGES :=
+SYSTEM_PACKAGES := dataset-fashion-mnist
 
-.PHONY: setup system-packages models demo test lint unit integration serve clean-models
+.PHONY: setup system-packages models demo test lint unit integration serve clean-models bench-fashion
 
 system-packages:
 	@missing=$$(for p in $(SYSTEM_PACKAGES) ""; do [ -z "$$p" ] || dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -34,7 +35,18 @@ $(REPO)/mnist_onnx/1/model.onnx: | $(BIN)/.installed
 $(REPO)/imagenet_onnx/1/model.onnx: | $(BIN)/.installed
 	$(BIN)/rawvision export imagenet --format onnx --repository $(REPO)
 
+# Seed 001's Fashion-MNIST CNN on Debian's dataset-fashion-mnist, and its second MNIST model, as TorchScript.
+$(REPO)/fashion_mnist_torchscript/1/model.pt: | $(BIN)/.installed
+	$(BIN)/rawvision -v export fashion-mnist --repository $(REPO)
+
+$(REPO)/mnist_torchscript/1/model.pt: | $(BIN)/.installed
+	$(BIN)/rawvision -v export mnist-torchscript --repository $(REPO)
+
 models: $(MODELS)
+
+# All 10,000 Fashion-MNIST test images through the fashion_mnist ensemble, in process, and the seed's JSON way.
+bench-fashion: setup models
+	$(BIN)/python -m bench.evaluate --model fashion_mnist
 
 demo: setup models
 	$(BIN)/rawvision demo --repository $(REPO)

