@@ -61,20 +61,30 @@ def _background(rng: np.random.Generator, width: int, height: int) -> tuple[np.n
     return np.clip(canvas, 0, 255).astype(np.uint8), dark
 
 
-def render(seed: int, width: int = 640) -> TextImage:
-    """Render 2 to 4 lines of text on one picture; the same seed gives the same picture."""
+def render(seed: int, width: int = 640, height: int = 640) -> TextImage:
+    """Render 2 to 4 lines of text on one picture; the same seed gives the same picture.
+
+    Square pictures keep the detector's input small: it scales the short side up to 736 pixels.
+    """
     rng = np.random.default_rng(seed)
     lines = tuple(_line(rng) for _ in range(int(rng.integers(2, 5))))
     size = int(rng.integers(20, 42))
-    font = ImageFont.truetype(str(font_path(str(rng.choice(FONTS)))), size)
+    name = str(rng.choice(FONTS))
+    left = int(rng.integers(10, 60))
+    font = ImageFont.truetype(str(font_path(name)), size)
+    while size > 12 and max(font.getlength(line) for line in lines) > width - left - 30:
+        size -= 2  # every line must fit, or the truth would hold text that is not in the picture
+        font = ImageFont.truetype(str(font_path(name)), size)
     spacing = int(size * rng.uniform(1.6, 2.2))
-    height = spacing * len(lines) + 2 * size + 60
+    needed = spacing * len(lines) + 2 * size
+    if needed + 60 > height:
+        raise ValueError(f"{len(lines)} lines of {size} px need a picture at least {needed + 60} px tall")
+    top = int(rng.integers(30, height - needed - 30))
     background, dark = _background(rng, width, height)
     layer = Image.new("L", (width, height), 0)
     draw = ImageDraw.Draw(layer)
-    left = int(rng.integers(10, 60))
     for index, text in enumerate(lines):
-        draw.text((left, size + 30 + index * spacing), text, font=font, fill=255)
+        draw.text((left, top + index * spacing), text, font=font, fill=255)
     layer = layer.rotate(float(rng.uniform(-4, 4)), resample=Image.Resampling.BICUBIC, center=(width / 2, height / 2))
     ink = rng.integers(190, 256, 3) if dark else rng.integers(0, 80, 3)
     alpha: np.ndarray = np.asarray(layer, dtype=np.float32)[..., None] / 255.0
