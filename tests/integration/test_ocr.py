@@ -71,6 +71,7 @@ def test_a_picture_without_text_gives_empty_outputs(server: ServerOptions) -> No
     tensor = httpclient.InferInput("IMAGE", [1], "BYTES")
     tensor.set_data_from_numpy(np.array([encode(blank, "PNG")], dtype=np.object_))
     result = client.infer("ocr", [tensor])
+    client.close()
     assert result.as_numpy("TEXTS").shape == (0,)
     assert result.as_numpy("BOXES").shape == (0, 4, 2) and result.as_numpy("SCORES").shape == (0,)
 
@@ -89,6 +90,7 @@ def test_both_recogniser_versions_are_served_and_agree(server: ServerOptions) ->
         tensor = httpclient.InferInput("recognition_input", list(batch.shape), "FP32")
         tensor.set_data_from_numpy(batch)
         outputs.append(client.infer("ocr_recognize", [tensor], model_version=version).as_numpy("character_probs"))
+    client.close()
     assert outputs[0].shape == (2, 40, 6625)  # one step per 8 pixels of width
     np.testing.assert_allclose(outputs[0], outputs[1], atol=1e-4)
 
