@@ -23,6 +23,11 @@ class TritonPythonModel:
         self.timeout = model.execute_timeout
         options = ort.SessionOptions()
         options.intra_op_num_threads = int(model.parameters.get("intra_op_threads", "0"))
+        # Models whose inputs change shape per request (OCR) set cpu_mem_arena "false": ONNX Runtime's
+        # arena and memory patterns are planned per shape and would keep growing with every new size.
+        if model.parameters.get("cpu_mem_arena", "true").lower() == "false":
+            options.enable_cpu_mem_arena = False
+            options.enable_mem_pattern = False
         path = model.version_file(model.parameters.get("onnx_filename", "model.onnx"))
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.inputs = model.input_names
