@@ -6,10 +6,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 REPO := model_repository
 MODELS := $(REPO)/mnist_onnx/1/model.onnx $(REPO)/mnist_torchscript/1/model.pt \
-          $(REPO)/fashion_mnist_torchscript/1/model.pt $(REPO)/imagenet_onnx/1/model.onnx
+          $(REPO)/fashion_mnist_torchscript/1/model.pt $(REPO)/imagenet_onnx/1/model.onnx \
+          $(REPO)/ocr_detect/1/model.onnx
 
 # Debian packages that demos and tests need; `make setup` installs the missing ones (as root, via apt-get).
-SYSTEM_PACKAGES := dataset-fashion-mnist
+SYSTEM_PACKAGES := dataset-fashion-mnist fonts-dejavu-core
 
 .PHONY: setup system-packages models demo test lint unit integration serve clean-models bench-fashion
 
@@ -24,6 +25,8 @@ $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# Only the PP-OCRv4 model files are taken from this wheel; --no-deps keeps its GUI OpenCV out.
+	$(BIN)/python -m pip install --quiet --no-deps rapidocr-onnxruntime==1.4.4
 	touch $@
 
 setup: system-packages $(BIN)/.installed
@@ -41,6 +44,10 @@ $(REPO)/fashion_mnist_torchscript/1/model.pt: | $(BIN)/.installed
 
 $(REPO)/mnist_torchscript/1/model.pt: | $(BIN)/.installed
 	$(BIN)/rawvision -v export mnist-torchscript --repository $(REPO)
+
+# PP-OCRv4 detector + recogniser (versions 1 and 2) and the dictionary, copied from the rapidocr wheel.
+$(REPO)/ocr_detect/1/model.onnx: | $(BIN)/.installed
+	$(BIN)/rawvision export ocr --repository $(REPO)
 
 models: $(MODELS)
 
@@ -65,4 +72,4 @@ test: setup models lint
 	$(BIN)/pytest tests
 
 clean-models:
-	rm -f $(MODELS)
+	rm -f $(MODELS) $(REPO)/ocr_recognize/*/model.onnx $(REPO)/ocr_lines/characters.txt

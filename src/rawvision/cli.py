@@ -94,6 +94,37 @@ def _evaluate(args: argparse.Namespace) -> int:
     return run_evaluate(args)
 
 
+def _export_ocr(args: argparse.Namespace) -> int:
+    from rawvision.export.ocr import export_ocr
+
+    report = export_ocr(args.repository)
+    for path in report.paths:
+        print(f"wrote {path}")
+    print(f"{report.characters} characters; recogniser version 2 vs 1 max |diff| {report.version_max_difference:.1e}")
+    return 0
+
+
+def _ocr(args: argparse.Namespace) -> int:
+    import ocr_client
+
+    try:
+        lines = ocr_client.read_text(args.image.read_bytes(), args.url, args.model, args.grpc)
+    except (ocr_client.OcrError, OSError) as exc:
+        print(f"{args.image}: {exc}", file=sys.stderr)
+        return 1
+    for line in lines:
+        print(line)
+    if args.annotate:
+        from PIL import Image
+
+        from rawvision.ocr.annotate import annotate
+
+        with Image.open(args.image) as image:
+            annotate(image, [line.box for line in lines], [line.text for line in lines]).save(args.annotate)
+        print(f"wrote {args.annotate}")
+    return 0
+
+
 def _classify(args: argparse.Namespace) -> int:
     import rawvision_client
 
@@ -172,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     imagenet.add_argument("--version", type=int, default=1)
     imagenet.add_argument("--fp16", action="store_true", help="tensorrt: allow FP16 kernels")
     imagenet.set_defaults(run=_export_imagenet)
+    ocr_export = families.add_parser("ocr", help="PP-OCRv4 detector and recogniser from rapidocr-onnxruntime")
+    ocr_export.add_argument("--repository", type=Path, default=DEFAULT_REPOSITORY)
+    ocr_export.set_defaults(run=_export_ocr)
 
     classify = commands.add_parser("classify", help="send image files to a running server")
     classify.add_argument("images", nargs="+", type=Path)
@@ -179,6 +213,14 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--model", default="mnist")
     classify.add_argument("--plot", type=Path, help="also write a bar chart of the top probabilities (PNG)")
     classify.set_defaults(run=_classify)
+
+    ocr = commands.add_parser("ocr", help="read the text in a photo with a running server (one call)")
+    ocr.add_argument("image", type=Path)
+    ocr.add_argument("--url", default="localhost:8000")
+    ocr.add_argument("--grpc", action="store_true", help="use gRPC (give the gRPC port in --url)")
+    ocr.add_argument("--model", default="ocr")
+    ocr.add_argument("--annotate", type=Path, help="write the picture with boxes and text drawn on it")
+    ocr.set_defaults(run=_ocr)
 
     samples = commands.add_parser("samples", help="write held-out digits as image files named by class")
     samples.add_argument("--out", type=Path, default=Path("samples"))

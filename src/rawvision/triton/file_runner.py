@@ -50,6 +50,7 @@ class ModelFileRunner(ABC):
         """Open the model file once; raise here if it is missing or disagrees with the config."""
         model = ModelArgs(args)
         self.name = model.name
+        self.parameters = model.parameters
         self.timeout = model.execute_timeout
         threads = int(model.parameters.get("intra_op_threads", "0"))
         if threads < 0:

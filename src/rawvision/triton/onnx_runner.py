@@ -25,6 +25,11 @@ class TritonPythonModel(ModelFileRunner):
         """Open the session once and check that its inputs are the config's."""
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
+        # Models whose inputs change shape per request (OCR) set cpu_mem_arena "false": ONNX Runtime's
+        # arena and memory patterns are planned per shape and would keep growing with every new size.
+        if self.parameters.get("cpu_mem_arena", "true").lower() == "false":
+            options.enable_cpu_mem_arena = False
+            options.enable_mem_pattern = False
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         session_inputs = {i.name for i in self.session.get_inputs()}
         if set(self.inputs) != session_inputs:
