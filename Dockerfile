@@ -1,7 +1,7 @@
 # Production image: NVIDIA's Triton 24.10 release (Triton 2.51, the version of the embedded server;
-# Ubuntu 22.04 with Python 3.10) serving model_repository/ with its native backends: ONNX Runtime for the
-# core models (default config names, so configs/embedded.pbtxt is not used), and the Python backend for
-# the pre- and postprocessing models, which import the rawvision package installed below.
+# Ubuntu 22.04 with Python 3.10) serving model_repository/ with its native backends: ONNX Runtime and
+# PyTorch (libtorch) for the core models (default config names, so configs/embedded.pbtxt is not used), and
+# the Python backend for the pre- and postprocessing models, which import the rawvision package below.
 #
 # The model files are built, not committed: run `make models` before `docker build -t rawvision .`.
 FROM nvcr.io/nvidia/tritonserver:24.10-py3
@@ -21,4 +21,5 @@ EXPOSE 8000 8001 8002
 # Explicit model control: only the ensembles named here (and the models they compose) are loaded;
 # operators load or unload others through the model-repository API.
 ENTRYPOINT ["tritonserver", "--model-repository=/models", "--model-control-mode=explicit", \
-            "--load-model=mnist", "--load-model=imagenet", "--strict-readiness=true"]
+            "--load-model=mnist", "--load-model=imagenet", "--load-model=fashion_mnist", \
+            "--load-model=mnist_torchscript_ensemble", "--strict-readiness=true"]

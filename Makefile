@@ -7,13 +7,15 @@ BIN := $(VENV)/bin
 REPO := model_repository
 # NVIDIA's perf_analyzer, unpacked from its PyPI wheel by `make perf-analyzer` (not committed).
 PERF_ANALYZER := .tools/perf_analyzer/bin/perf_analyzer
-MODELS := $(REPO)/mnist_onnx/1/model.onnx $(REPO)/imagenet_onnx/1/model.onnx
+MODELS := $(REPO)/mnist_onnx/1/model.onnx $(REPO)/mnist_torchscript/1/model.pt \
+          $(REPO)/fashion_mnist_torchscript/1/model.pt $(REPO)/imagenet_onnx/1/model.onnx \
+          $(REPO)/ocr_detect/1/model.onnx
 
 # Debian packages that demos and tests need; `make setup` installs the missing ones (as root, via apt-get).
 # nginx: the scale-out test runs two servers behind a local nginx (tests/integration/test_scale_out.py).
-SYSTEM_PACKAGES := nginx
+SYSTEM_PACKAGES := dataset-fashion-mnist fonts-dejavu-core nginx
 
-.PHONY: setup system-packages models demo test lint unit integration serve clean-models perf-analyzer bench
+.PHONY: setup system-packages models demo test lint unit integration serve clean-models bench-fashion perf-analyzer bench
 
 system-packages:
 	@missing=$$(for p in $(SYSTEM_PACKAGES) ""; do [ -z "$$p" ] || dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -26,6 +28,8 @@ $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# Only the PP-OCRv4 model files are taken from this wheel; --no-deps keeps its GUI OpenCV out.
+	$(BIN)/python -m pip install --quiet --no-deps rapidocr-onnxruntime==1.4.4
 	touch $@
 
 setup: system-packages $(BIN)/.installed
@@ -37,7 +41,22 @@ $(REPO)/mnist_onnx/1/model.onnx: | $(BIN)/.installed
 $(REPO)/imagenet_onnx/1/model.onnx: | $(BIN)/.installed
 	$(BIN)/rawvision export imagenet --format onnx --repository $(REPO)
 
+# Seed 001's Fashion-MNIST CNN on Debian's dataset-fashion-mnist, and its second MNIST model, as TorchScript.
+$(REPO)/fashion_mnist_torchscript/1/model.pt: | $(BIN)/.installed
+	$(BIN)/rawvision -v export fashion-mnist --repository $(REPO)
+
+$(REPO)/mnist_torchscript/1/model.pt: | $(BIN)/.installed
+	$(BIN)/rawvision -v export mnist-torchscript --repository $(REPO)
+
+# PP-OCRv4 detector + recogniser (versions 1 and 2) and the dictionary, copied from the rapidocr wheel.
+$(REPO)/ocr_detect/1/model.onnx: | $(BIN)/.installed
+	$(BIN)/rawvision export ocr --repository $(REPO)
+
 models: $(MODELS)
+
+# All 10,000 Fashion-MNIST test images through the fashion_mnist ensemble, in process, and the seed's JSON way.
+bench-fashion: setup models
+	$(BIN)/python -m bench.evaluate --model fashion_mnist
 
 demo: setup models
 	$(BIN)/rawvision demo --repository $(REPO)
@@ -56,7 +75,7 @@ test: setup models lint $(PERF_ANALYZER)
 	$(BIN)/pytest tests
 
 clean-models:
-	rm -f $(MODELS)
+	rm -f $(MODELS) $(REPO)/ocr_recognize/*/model.onnx $(REPO)/ocr_lines/characters.txt
 
 # NVIDIA's perf_analyzer from its PyPI wheel (the binary is inside), unpacked into .tools/ (not committed).
 $(PERF_ANALYZER): | $(BIN)/.installed

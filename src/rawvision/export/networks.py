@@ -25,3 +25,40 @@ class SeedCNN(nn.Module):
         x = torch.flatten(x, 1)
         logits: torch.Tensor = self.fc2(self.relu(self.fc1(x)))
         return logits
+
+
+class FashionCNN(nn.Module):
+    """Seed 001's Fashion-MNIST CNN: conv 25 + BatchNorm → pool → conv 50 + BatchNorm → pool → fc 1024/128/10."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 25, kernel_size=3), nn.BatchNorm2d(25), nn.ReLU(), nn.MaxPool2d(2, 2),
+            nn.Conv2d(25, 50, kernel_size=3), nn.BatchNorm2d(50), nn.ReLU(), nn.MaxPool2d(2, 2),
+        )
+        self.classifier = nn.Sequential(
+            nn.Flatten(), nn.Linear(50 * 5 * 5, 1024), nn.ReLU(), nn.Linear(1024, 128), nn.ReLU(),
+            nn.Linear(128, 10),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[N, 1, 28, 28]`` → logits ``[N, 10]``."""
+        logits: torch.Tensor = self.classifier(self.features(x))
+        return logits
+
+
+class SeedDigitCNN(nn.Module):
+    """Seed 001's second MNIST model: three unpadded 3×3 convolutions 32/64/64 with ReLU, one linear layer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv_layers = nn.Sequential(
+            nn.Conv2d(1, 32, kernel_size=3), nn.ReLU(), nn.Conv2d(32, 64, kernel_size=3), nn.ReLU(),
+            nn.Conv2d(64, 64, kernel_size=3), nn.ReLU(),
+        )
+        self.fc_layers = nn.Sequential(nn.Flatten(), nn.Linear(64 * 22 * 22, 10))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[N, 1, 28, 28]`` → logits ``[N, 10]``."""
+        logits: torch.Tensor = self.fc_layers(self.conv_layers(x))
+        return logits

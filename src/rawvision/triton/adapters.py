@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
-from rawvision.errors import InputError
+from rawvision.errors import DependencyError, InputError
 from rawvision.triton.repository import json_parameters
 
 LOGGER = logging.getLogger(__name__)
@@ -142,6 +142,10 @@ def _respond(requests: Sequence[Any], parse: Callable[[Any], Arrays],
         joined = {key: np.concatenate([p[key] for p in good]) for key in good[0]}
         try:
             outputs = compute(joined)
+        except DependencyError as exc:
+            LOGGER.warning("a model this step calls failed: %s", exc)
+            return [_error(p, pb_utils.TritonError.INVALID_ARG) if isinstance(p, str)
+                    else _error(str(exc), pb_utils.TritonError.UNAVAILABLE) for p in parsed]
         except Exception:
             LOGGER.exception("compute failed for a batch of %d item(s)", sum(sizes))
             return [_error(p, pb_utils.TritonError.INVALID_ARG) if isinstance(p, str)

@@ -26,7 +26,7 @@ from types import TracebackType
 from typing import IO, Literal
 
 from rawvision.triton.control import admin_headers, restricted_api_args
-from rawvision.triton.repository import EMBEDDED_CONFIG_NAME, ensemble_names
+from rawvision.triton.repository import EMBEDDED_CONFIG_NAME
 from rawvision.triton.watchdog import StubWatchdog
 
 LOGGER = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ class ServerOptions:
     grpc_port: int = 8001
     metrics_port: int = 8002
     model_control_mode: ControlMode = "explicit"
-    # Explicit mode: the models to load at start; empty means every ensemble (with its composing models).
+    # Explicit mode: the models to load at start; empty means every model in the repository.
     load_models: tuple[str, ...] = ()
     model_config_name: str = EMBEDDED_CONFIG_NAME
     host: str = "127.0.0.1"
@@ -133,10 +133,12 @@ def server_command(options: ServerOptions, backends: Path) -> list[str]:
 
 
 def startup_models(options: ServerOptions) -> tuple[str, ...]:
-    """The models an explicit-mode server loads at start: the given ones, else every ensemble, else all."""
-    if options.load_models:
-        return options.load_models
-    return tuple(ensemble_names(options.repository)) or ("*",)
+    """The models an explicit-mode server loads at start: the given ones, else every model.
+
+    Every model, not only the ensembles: an ensemble brings its composing models, but a Python step may
+    call another model through BLS (``ocr_lines`` → ``ocr_recognize``), which no config declares.
+    """
+    return options.load_models or ("*",)
 
 
 class EmbeddedServer:
