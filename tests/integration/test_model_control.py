@@ -30,7 +30,10 @@ RAWVISION = str(Path(sys.executable).with_name("rawvision"))
 
 
 def copy_repository(source: Path, target: Path) -> Path:
-    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+    """The mnist models only (publish writes into the copy; fewer models keep the start quick)."""
+    target.mkdir(parents=True)
+    for model in source.glob("mnist*"):
+        shutil.copytree(model, target / model.name, ignore=shutil.ignore_patterns("__pycache__"))
     return target
 
 
