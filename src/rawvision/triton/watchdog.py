@@ -60,6 +60,18 @@ def crashed_models(before: Mapping[int, Key], now: Mapping[int, Key]) -> set[Key
     return lost - replaced
 
 
+def reload_candidates(before: Mapping[int, tuple[str, str]], now: Mapping[int, tuple[str, str]],
+                      started_before: set[str]) -> set[tuple[str, str]]:
+    """``(model, version)`` pairs that lost a stub and may have crashed.
+
+    Models that started a stub in this look or the one before are left out: a load starts a short-lived
+    stub beside the instance stubs. An old version's stubs ending after a swap are filtered later by
+    readiness (that version is no longer READY).
+    """
+    starting = {model for pid, (model, _version) in now.items() if pid not in before}
+    return {key for key in crashed_models(before, now) if key[0] not in starting | started_before}
+
+
 def restart_config(client: httpclient.InferenceServerClient, model: str) -> dict[str, Any]:
     """The model's live config with its ``restarts`` parameter counted up.
 
@@ -107,11 +119,10 @@ class StubWatchdog:
             # A load starts a short-lived stub beside the instance stubs; when it ends a look later, that
             # is no crash. Nor is the end of an old version's stubs after a swap (checked in _reload).
             starting = {model for pid, (model, _version) in now.items() if pid not in seen}
-            for model, version in sorted(crashed_models(seen, now)):
+            for model, version in sorted(reload_candidates(seen, now, started)):
                 if self._stop.is_set() or not client.is_server_live():
                     break
-                if model not in started | starting:
-                    self._reload(client, model, version)
+                self._reload(client, model, version)
             started = starting
             seen = stub_versions(self.server_pid)
         client.close()
