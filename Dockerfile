@@ -22,4 +22,4 @@ EXPOSE 8000 8001 8002
 # operators load or unload others through the model-repository API.
 ENTRYPOINT ["tritonserver", "--model-repository=/models", "--model-control-mode=explicit", \
             "--load-model=mnist", "--load-model=imagenet", "--load-model=fashion_mnist", \
-            "--load-model=mnist_torchscript_ensemble", "--strict-readiness=true"]
+            "--load-model=mnist_torchscript_ensemble", "--load-model=ocr", "--strict-readiness=true"]

@@ -61,7 +61,15 @@ def test_hostile_corpus_gets_answers_or_named_invalid_arg_errors(server: ServerO
             assert error is not None, case.name
             assert error.status() == "400", (case.name, error)
             assert re.search(case.expect, error.message()), (case.name, error.message())
-    assert httpclient.InferenceServerClient(server.http_url).is_server_ready()
+    assert_ready_and_close(httpclient.InferenceServerClient(server.http_url))
+
+
+def assert_ready_and_close(client: httpclient.InferenceServerClient) -> None:
+    """A client left open keeps a connection that delays the server's shutdown by its exit timeout."""
+    try:
+        assert client.is_server_ready()
+    finally:
+        client.close()
 
 
 @pytest.mark.parametrize("ensemble", ENSEMBLES)

@@ -94,7 +94,9 @@ def test_bad_inputs_fail_alone_while_good_ones_answer(server, mnist_split) -> No
             assert isinstance(answer, rawvision_client.ClientError), kind
             assert re.search(BAD[kind][1], str(answer)), (kind, str(answer))
     assert good_right >= 23
-    assert httpclient.InferenceServerClient(server.http_url).is_server_ready()
+    client = httpclient.InferenceServerClient(server.http_url)
+    assert client.is_server_ready()
+    client.close()  # an open connection would delay the server's shutdown by its exit timeout
 
 
 def test_wrong_tensor_type_is_refused_and_server_stays_up(server) -> None:  # type: ignore[no-untyped-def]
@@ -106,6 +108,7 @@ def test_wrong_tensor_type_is_refused_and_server_stays_up(server) -> None:  # ty
         triton.infer("mnist", [tensor])
     assert info.value.status() == "400"
     assert triton.is_server_ready() and triton.is_model_ready("mnist")
+    triton.close()
 
 
 def test_bad_input_error_is_invalid_arg_over_http(server) -> None:  # type: ignore[no-untyped-def]
@@ -115,3 +118,4 @@ def test_bad_input_error_is_invalid_arg_over_http(server) -> None:  # type: igno
     with pytest.raises(InferenceServerException, match="IMAGE\\[0\\]: not a decodable image") as info:
         triton.infer("mnist", [tensor])
     assert info.value.status() == "400"
+    triton.close()
