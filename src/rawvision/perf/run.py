@@ -86,7 +86,11 @@ def served_images(options: ServerOptions, ensemble: str) -> float:
 def machine() -> str:
     """A one-line description of this machine."""
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (f"{os.cpu_count()} cores, {memory:.0f} GiB, no GPU, {platform.platform()}, "
+    try:
+        system = platform.freedesktop_os_release().get("PRETTY_NAME", platform.platform())
+    except OSError:
+        system = platform.platform()
+    return (f"{os.cpu_count()} cores, {memory:.0f} GiB, no GPU, {system}, "
             f"Python {platform.python_version()}")
 
 
