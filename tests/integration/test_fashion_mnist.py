@@ -49,3 +49,15 @@ def test_onnx_and_torchscript_mnist_ensembles_answer_the_same_digits(server: Ser
         predicted = np.array([a.class_id for a in top1(server.http_url, ensemble, payloads)])
         accuracy = (predicted == labels).mean()
         assert accuracy >= 0.97, f"{ensemble}: accuracy {accuracy:.3f} on 256 held-out digits"
+
+
+def test_evaluate_command_prints_the_figures(server: ServerOptions, repository, capsys) -> None:  # type: ignore[no-untyped-def]
+    from rawvision.cli import main
+
+    argv = ["evaluate", "--model", "mnist_torchscript_ensemble", "--url", server.http_url, "--repository",
+            str(repository), "--count", "64", "--batch", "4", "--concurrency", "4", "--format", "JPEG"]
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    assert "64 test images sent as JPEG" in out and "speed ratio" in out and "p99" in out
+    assert "0 of 64 predictions differ" in out
+    assert "64/64 images" in err
