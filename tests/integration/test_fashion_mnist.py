@@ -43,12 +43,13 @@ def test_evaluate_through_the_server_equals_in_process(server: ServerOptions, re
 
 
 def test_onnx_and_torchscript_mnist_ensembles_answer_the_same_digits(server: ServerOptions, mnist_split) -> None:  # type: ignore[no-untyped-def]
-    images, labels = mnist_split.test_images[:256], mnist_split.test_labels[:256]
+    # All 1,000 held-out digits, the set on which both exports refuse a model below 97%; PNG is lossless.
+    images, labels = mnist_split.test_images, mnist_split.test_labels
     payloads = [encode(img, "PNG") for img in images]
     for ensemble in ("mnist", "mnist_torchscript_ensemble"):
         predicted = np.array([a.class_id for a in top1(server.http_url, ensemble, payloads)])
         accuracy = (predicted == labels).mean()
-        assert accuracy >= 0.97, f"{ensemble}: accuracy {accuracy:.3f} on 256 held-out digits"
+        assert accuracy >= 0.97, f"{ensemble}: accuracy {accuracy:.3f} on {len(labels)} held-out digits"
 
 
 def test_evaluate_command_prints_the_figures(server: ServerOptions, repository, capsys) -> None:  # type: ignore[no-untyped-def]
