@@ -52,10 +52,11 @@ def test_onnx_and_torchscript_mnist_ensembles_answer_the_same_digits(server: Ser
         assert accuracy >= 0.97, f"{ensemble}: accuracy {accuracy:.3f} on {len(labels)} held-out digits"
 
 
-def test_evaluate_command_prints_the_figures(server: ServerOptions, repository, capsys) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("ensemble", ["mnist", "mnist_torchscript_ensemble"])  # ONNX and TorchScript cores
+def test_evaluate_command_prints_the_figures(server: ServerOptions, repository, capsys, ensemble: str) -> None:  # type: ignore[no-untyped-def]
     from rawvision.cli import main
 
-    argv = ["evaluate", "--model", "mnist_torchscript_ensemble", "--url", server.http_url, "--repository",
+    argv = ["evaluate", "--model", ensemble, "--url", server.http_url, "--repository",
             str(repository), "--count", "64", "--batch", "4", "--concurrency", "4", "--format", "JPEG"]
     assert main(argv) == 0
     out, err = capsys.readouterr()
