@@ -5,14 +5,17 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 REPO := model_repository
+# NVIDIA's perf_analyzer, unpacked from its PyPI wheel by `make perf-analyzer` (not committed).
+PERF_ANALYZER := .tools/perf_analyzer/bin/perf_analyzer
 MODELS := $(REPO)/mnist_onnx/1/model.onnx $(REPO)/mnist_torchscript/1/model.pt \
           $(REPO)/fashion_mnist_torchscript/1/model.pt $(REPO)/imagenet_onnx/1/model.onnx \
           $(REPO)/ocr_detect/1/model.onnx
 
 # Debian packages that demos and tests need; `make setup` installs the missing ones (as root, via apt-get).
-SYSTEM_PACKAGES := dataset-fashion-mnist fonts-dejavu-core
+# nginx: the scale-out test runs two servers behind a local nginx (tests/integration/test_scale_out.py).
+SYSTEM_PACKAGES := dataset-fashion-mnist fonts-dejavu-core nginx
 
-.PHONY: setup system-packages models demo test lint unit integration serve clean-models bench-fashion
+.PHONY: setup system-packages models demo test lint unit integration serve clean-models bench-fashion perf-analyzer bench
 
 system-packages:
 	@missing=$$(for p in $(SYSTEM_PACKAGES) ""; do [ -z "$$p" ] || dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -68,8 +71,24 @@ lint: setup
 unit: setup models
 	$(BIN)/pytest tests/unit
 
-test: setup models lint
+test: setup models lint $(PERF_ANALYZER)
 	$(BIN)/pytest tests
 
 clean-models:
 	rm -f $(MODELS) $(REPO)/ocr_recognize/*/model.onnx $(REPO)/ocr_lines/characters.txt
+
+# NVIDIA's perf_analyzer from its PyPI wheel (the binary is inside), unpacked into .tools/ (not committed).
+$(PERF_ANALYZER): | $(BIN)/.installed
+	rm -rf .tools/wheel && mkdir -p .tools/wheel
+	$(BIN)/python -m pip download --quiet perf-analyzer==2.60.0 --no-deps --platform manylinux_2_38_x86_64 \
+	  --only-binary=:all: -d .tools/wheel
+	$(BIN)/python -m zipfile -e .tools/wheel/perf_analyzer-2.60.0-*.whl .tools/
+	chmod +x $@ && rm -rf .tools/wheel
+
+perf-analyzer: $(PERF_ANALYZER)
+
+# Full benchmark → docs/perf.md + docs/perf.png. On glibc < 2.38 set the prefix, e.g.
+#   make bench PERF_PREFIX=../shared/tools/with-glibc-2.41
+PERF_PREFIX ?= $(RAWVISION_PERF_ANALYZER_PREFIX)
+bench: setup models $(PERF_ANALYZER)
+	$(BIN)/rawvision -v bench --repository $(REPO) --out docs $(if $(PERF_PREFIX),--prefix "$(PERF_PREFIX)")

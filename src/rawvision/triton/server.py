@@ -25,6 +25,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Literal
 
+from rawvision.triton.control import admin_headers, restricted_api_args
 from rawvision.triton.repository import EMBEDDED_CONFIG_NAME
 from rawvision.triton.watchdog import StubWatchdog
 
@@ -45,11 +46,14 @@ class ServerOptions:
     http_port: int = 8000
     grpc_port: int = 8001
     metrics_port: int = 8002
-    model_control_mode: ControlMode = "none"
+    model_control_mode: ControlMode = "explicit"
+    # Explicit mode: the models to load at start; empty means every model in the repository.
     load_models: tuple[str, ...] = ()
     model_config_name: str = EMBEDDED_CONFIG_NAME
     host: str = "127.0.0.1"
     watchdog: bool = True
+    # When set, the model-repository API (load/unload/index) requires this key (see triton.control).
+    admin_key: str | None = None
     extra_args: tuple[str, ...] = field(default=())
 
     @property
@@ -121,8 +125,20 @@ def server_command(options: ServerOptions, backends: Path) -> list[str]:
         # A unique shared-memory prefix lets several servers run side by side.
         f"--backend-config=python,shm-region-prefix-name=rawvision{os.getpid()}{secrets.token_hex(3)}",
     ]
-    command += [f"--load-model={name}" for name in options.load_models]
+    if options.model_control_mode == "explicit":
+        command += [f"--load-model={name}" for name in startup_models(options)]
+    if options.admin_key:
+        command += list(restricted_api_args(options.admin_key))
     return command + list(options.extra_args)
+
+
+def startup_models(options: ServerOptions) -> tuple[str, ...]:
+    """The models an explicit-mode server loads at start: the given ones, else every model.
+
+    Every model, not only the ensembles: an ensemble brings its composing models, but a Python step may
+    call another model through BLS (``ocr_lines`` → ``ocr_recognize``), which no config declares.
+    """
+    return options.load_models or ("*",)
 
 
 class EmbeddedServer:
@@ -157,7 +173,8 @@ class EmbeddedServer:
             self.stop()
             raise
         if self.options.watchdog and self.options.model_control_mode == "explicit":
-            self.watchdog = StubWatchdog(self._process.pid, self.options.http_url).start()
+            self.watchdog = StubWatchdog(self._process.pid, self.options.http_url,
+                                         headers=admin_headers(self.options.admin_key)).start()
         elif self.options.watchdog:
             LOGGER.info("no stub watchdog: reloading a model needs explicit model-control mode")
         return self

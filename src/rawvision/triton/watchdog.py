@@ -15,18 +15,28 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psutil
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
 LOGGER = logging.getLogger(__name__)
+Key = TypeVar("Key", str, tuple[str, str])
 STUB_NAME = "triton_python_backend_stub"
 
 
 def stub_models(server_pid: int) -> dict[int, str]:
     """``pid → model name`` for every live Python-backend stub of the server."""
+    return {pid: name for pid, (name, _version) in stub_versions(server_pid).items()}
+
+
+def stub_versions(server_pid: int) -> dict[int, tuple[str, str]]:
+    """``pid → (model name, version)`` for every live Python-backend stub of the server.
+
+    The version matters for hot swaps: unloading the old version of a model ends its stubs while the
+    new version's stubs live on, which is no crash.
+    """
     stubs = {}
     try:
         children = psutil.Process(server_pid).children()
@@ -38,15 +48,28 @@ def stub_models(server_pid: int) -> dict[int, str]:
         except (psutil.NoSuchProcess, psutil.ZombieProcess):
             continue
         if len(command) > 1 and Path(command[0]).name == STUB_NAME and child.status() != psutil.STATUS_ZOMBIE:
-            stubs[child.pid] = Path(command[1]).parents[1].name  # <repository>/<model>/<version>/<file>
+            model_file = Path(command[1])  # <repository>/<model>/<version>/<file>
+            stubs[child.pid] = (model_file.parents[1].name, model_file.parent.name)
     return stubs
 
 
-def crashed_models(before: Mapping[int, str], now: Mapping[int, str]) -> set[str]:
+def crashed_models(before: Mapping[int, Key], now: Mapping[int, Key]) -> set[Key]:
     """Models that lost a stub between two looks and got no new one (a reload replaces its stubs)."""
     lost = {model for pid, model in before.items() if pid not in now}
     replaced = {model for pid, model in now.items() if pid not in before}
     return lost - replaced
+
+
+def reload_candidates(before: Mapping[int, tuple[str, str]], now: Mapping[int, tuple[str, str]],
+                      started_before: set[str]) -> set[tuple[str, str]]:
+    """``(model, version)`` pairs that lost a stub and may have crashed.
+
+    Models that started a stub in this look or the one before are left out: a load starts a short-lived
+    stub beside the instance stubs. An old version's stubs ending after a swap are filtered later by
+    readiness (that version is no longer READY).
+    """
+    starting = {model for pid, (model, _version) in now.items() if pid not in before}
+    return {key for key in crashed_models(before, now) if key[0] not in starting | started_before}
 
 
 def restart_config(client: httpclient.InferenceServerClient, model: str) -> dict[str, Any]:
@@ -89,20 +112,25 @@ class StubWatchdog:
 
     def _run(self) -> None:
         client = httpclient.InferenceServerClient(self.http_url, network_timeout=300)
-        seen = stub_models(self.server_pid)
+        seen = stub_versions(self.server_pid)
+        started: set[str] = set()  # models that got a new stub in the previous look
         while not self._stop.wait(self.interval):
-            now = stub_models(self.server_pid)
-            for model in sorted(crashed_models(seen, now)):
+            now = stub_versions(self.server_pid)
+            # A load starts a short-lived stub beside the instance stubs; when it ends a look later, that
+            # is no crash. Nor is the end of an old version's stubs after a swap (checked in _reload).
+            starting = {model for pid, (model, _version) in now.items() if pid not in seen}
+            for model, version in sorted(reload_candidates(seen, now, started)):
                 if self._stop.is_set() or not client.is_server_live():
                     break
-                self._reload(client, model)
-            seen = stub_models(self.server_pid)
+                self._reload(client, model, version)
+            started = starting
+            seen = stub_versions(self.server_pid)
         client.close()
 
-    def _reload(self, client: httpclient.InferenceServerClient, model: str) -> None:
+    def _reload(self, client: httpclient.InferenceServerClient, model: str, version: str) -> None:
         try:
-            if not client.is_model_ready(model):
-                return  # unloaded on purpose
+            if not client.is_model_ready(model, version):
+                return  # unloaded on purpose (or swapped for another version)
             LOGGER.warning("a stub of model %s died; reloading it", model)
             client.load_model(model, headers=self.headers, config=json.dumps(restart_config(client, model)))
             self.reloads.append((model, time.monotonic()))
