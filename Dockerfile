@@ -18,8 +18,9 @@ RUN python3 -m pip install --no-cache-dir "numpy<2" . \
 COPY model_repository /models
 
 EXPOSE 8000 8001 8002
-# Explicit model control: only the ensembles named here (and the models they compose) are loaded;
-# operators load or unload others through the model-repository API.
+# Explicit model control, loading every model at start as the embedded server does
+# (rawvision.triton.server.startup_models): an ensemble brings its composing models, but ocr_lines calls
+# ocr_recognize through BLS, which no ensemble declares. Operators then load or unload through the
+# model-repository API.
 ENTRYPOINT ["tritonserver", "--model-repository=/models", "--model-control-mode=explicit", \
-            "--load-model=mnist", "--load-model=imagenet", "--load-model=fashion_mnist", \
-            "--load-model=mnist_torchscript_ensemble", "--load-model=ocr", "--strict-readiness=true"]
+            "--load-model=*", "--strict-readiness=true"]

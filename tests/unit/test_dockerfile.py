@@ -7,7 +7,8 @@ import re
 import shlex
 from pathlib import Path
 
-from rawvision.triton.repository import ensemble_names, model_config, model_names
+from rawvision.triton.repository import model_config
+from rawvision.triton.server import ServerOptions, startup_models
 from tests.conftest import REPOSITORY, ROOT
 
 DOCKERFILE = ROOT / "Dockerfile"
@@ -72,9 +73,8 @@ def test_entrypoint_serves_the_copied_repository_with_native_backends() -> None:
     assert options["model-control-mode"] == "explicit"
     assert "model-config-name" not in options  # native backends: the default config.pbtxt
     loaded = [arg.split("=", 1)[1] for arg in command if arg.startswith("--load-model=")]
-    assert set(loaded) == set(ensemble_names(REPOSITORY))
-    for name in loaded:
-        assert name in model_names(REPOSITORY)
+    # The same start-up set as the embedded server: every model, BLS targets such as ocr_recognize included.
+    assert tuple(loaded) == startup_models(ServerOptions(repository=REPOSITORY))
 
 
 def test_core_models_use_native_backends_in_the_container() -> None:
