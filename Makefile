@@ -1,5 +1,5 @@
 # Two commands do everything on a fresh machine:
-#   make demo   set up .venv, export missing models, start the embedded Triton server, classify samples
+#   make demo   set up .venv, export missing models, start the embedded Triton server, run every pipeline
 #   make test   set up the same way, lint and type-check, run unit and integration tests
 PYTHON ?= python3
 VENV := .venv

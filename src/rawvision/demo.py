@@ -1,35 +1,82 @@
-"""The README's first command: start the embedded server, classify sample digits as PNG and JPEG, stop."""
+"""The README's first command: start the embedded server, send every pipeline real image bytes, stop.
+
+Digits (PNG and JPEG) to ``mnist``, clothes to ``fashion_mnist``, scikit-image's photos to ``imagenet``
+and a rendered text picture to ``ocr``, each through the thin clients as a user would; the server's
+log goes to ``<out>/server.log`` so the answers stay readable.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
+import ocr_client
 import rawvision_client
-from rawvision.export.mnist import load_split
+from rawvision.export.datasets import test_set
+from rawvision.imaging import encode
+from rawvision.ocr.synthetic import render
 from rawvision.samples import write_samples
 from rawvision.triton.server import EmbeddedServer, ServerOptions, free_ports
 
-DIGITS = [str(i) for i in range(10)]
+PHOTOS = ("chelsea", "coffee")
+
+
+def _classify(url: str, model: str, paths: list[Path], labels: np.ndarray | None) -> None:
+    """Classify ``paths`` with ``model`` (as many per request as it takes) and print the answers."""
+    client = rawvision_client.Client(url, model)
+    try:
+        answers = client.classify_files(paths)
+    finally:
+        client.close()
+    print(f"\n== {model}: {len(paths)} files, {client.max_batch_size} per request at most")
+    print(rawvision_client.format_answers(paths, answers))
+    if labels is not None:
+        right = sum(a[0].class_id == int(label) for a, label in zip(answers, labels, strict=True))
+        print(f"{right}/{len(paths)} right")
+
+
+def _photos(out: Path) -> list[Path]:
+    """scikit-image's photos as JPEG files."""
+    from skimage import data
+
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name in PHOTOS:
+        path = out / f"{name}.jpg"
+        path.write_bytes(encode(getattr(data, name)(), "JPEG", quality=90))
+        paths.append(path)
+    return paths
 
 
 def run_demo(repository: Path, out: Path, count: int = 6) -> int:
-    """Write held-out digits, serve ``repository`` on free ports, classify them in one batch each, stop."""
-    split = load_split(None)
-    files = (write_samples(split.test_images, split.test_labels, DIGITS, out / "png", count, "PNG")
-             + write_samples(split.test_images, split.test_labels, DIGITS, out / "jpeg", count, "JPEG"))
+    """Write sample inputs, serve ``repository`` on free ports, send them through every pipeline, stop."""
+    digits, digit_labels, digit_names = test_set("mnist")
+    clothes, cloth_labels, cloth_names = test_set("fashion-mnist")
+    digit_files = (write_samples(digits, digit_labels, digit_names, out / "mnist", count, "PNG")
+                   + write_samples(digits, digit_labels, digit_names, out / "mnist", count, "JPEG"))
+    cloth_files = write_samples(clothes, cloth_labels, cloth_names, out / "fashion_mnist", count, "PNG")
+    photo_files = _photos(out / "photos")
+    text = render(seed=7)
+    text_file = out / "text.png"
+    text_file.write_bytes(encode(text.pixels, "PNG"))
+
     http, grpc, metrics = free_ports(3)
     options = ServerOptions(repository=repository, http_port=http, grpc_port=grpc, metrics_port=metrics)
-    print(f"starting the embedded Triton server on {options.http_url} ...", flush=True)
-    with EmbeddedServer(options):
+    print(f"starting the embedded Triton server on {options.http_url} (log: {out / 'server.log'}) ...", flush=True)
+    with (out / "server.log").open("wb") as log, EmbeddedServer(options, log):
+        _classify(options.http_url, "mnist", digit_files, np.concatenate([digit_labels[:count]] * 2))
+        _classify(options.http_url, "fashion_mnist", cloth_files, cloth_labels[:count])
+        _classify(options.http_url, "imagenet", photo_files, None)
+        print(f"\n== ocr: {text_file} (drawn: {' | '.join(text.lines)})")
+        for line in ocr_client.read_text(text_file.read_bytes(), options.http_url):
+            print(f"  {line}")
         client = rawvision_client.Client(options.http_url, "mnist")
-        answers = client.classify_files(files)
-        print(rawvision_client.format_answers(files, answers))
-        right = sum(a[0].label == p.stem.split("_")[1] for p, a in zip(files, answers, strict=True))
-        print(f"\n{right}/{len(files)} sample digits right (file names carry the true digit)")
         try:
             client.classify([b"this is not an image"])
         except rawvision_client.ClientError as exc:
-            print(f"a bad payload is refused per request: {exc}")
-        client.close()
+            print(f"\na bad payload is refused per request: {exc}")
+        finally:
+            client.close()
     print("server stopped")
     return 0
