@@ -19,6 +19,7 @@ import rawvision_client
 from rawvision.imaging import encode
 from rawvision.triton.server import EmbeddedServer, ServerOptions, free_ports
 from rawvision.triton.watchdog import stub_models
+from tests.polling import wait_for
 
 pytestmark = pytest.mark.integration
 TEST_MODELS = Path(__file__).resolve().parents[1] / "models"
@@ -35,15 +36,6 @@ def watched(repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     with (tmp_path_factory.mktemp("log") / "server.log").open("wb") as log, EmbeddedServer(options, log) as server:
         yield server
 
-
-def wait_for(condition, limit: float = 120.0) -> bool:  # type: ignore[no-untyped-def]
-    """Poll ``condition`` until it holds; the limit only keeps a broken run from hanging."""
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def test_killed_stub_is_reloaded_and_traffic_recovers(watched: EmbeddedServer, mnist_split) -> None:  # type: ignore[no-untyped-def]

@@ -22,6 +22,7 @@ from rawvision.imaging import encode
 from rawvision.triton.control import ADMIN_HEADER, GRPC_HEADER_PREFIX, ControlError, ModelControl, publish
 from rawvision.triton.repository import model_names
 from rawvision.triton.server import EmbeddedServer, ServerOptions, free_ports
+from tests.polling import wait_for
 
 pytestmark = pytest.mark.integration
 KEY = "test-admin-key"
@@ -161,14 +162,6 @@ class Stream:
     def answers(self, start: float, end: float = float("inf")) -> set[str]:
         return {answer for sent, answer in self.events if start < sent < end}
 
-
-def wait_for(condition, limit: float = 120.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_swap_to_a_new_version_and_back_under_load_fails_no_request(locked: EmbeddedServer,

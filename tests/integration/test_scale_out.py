@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ from rawvision.imaging import encode
 from rawvision.loadbalancer import Nginx, nginx_config
 from rawvision.triton import metrics
 from rawvision.triton.server import EmbeddedServer, ServerOptions, free_ports
+from tests.polling import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -32,14 +32,6 @@ def answered(server: ServerOptions) -> float:
     samples = metrics.scrape(f"http://{server.host}:{server.metrics_port}/metrics")
     return metrics.value(samples, "nv_inference_request_success", model="mnist")
 
-
-def wait_for(condition: Callable[[], bool], limit: float = 120.0) -> bool:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_two_servers_behind_nginx_share_traffic_and_survive_a_stop(repository: Path, mnist_split,  # type: ignore[no-untyped-def]
