@@ -41,7 +41,7 @@ class SeedWayClient:
         lines = config_parameters(model_config(repository, "ocr_lines"))
         self.recognize = RecognizeSpec()
         self.min_score = float(lines["min_score"])
-        self.batch_size = model_config(repository, "ocr_recognize").max_batch_size
+        self.batch_size = int(lines["recognition_batch_size"])  # as ocr_lines batches: same padding widths
         self.characters = load_characters(repository / "ocr_lines" / lines["dictionary_filename"])
         self.sent_bytes = 0
 
