@@ -11,7 +11,7 @@ from datetime import date
 from pathlib import Path
 
 from rawvision.imaging import DecodeLimits, encode
-from rawvision.soak import Traffic, run_soak
+from rawvision.soak import Traffic, run_soak, warm_up
 from rawvision.triton.repository import config_parameters, ensemble_names, model_config
 from rawvision.triton.server import EmbeddedServer, ServerOptions, free_ports
 from tests.hostile import cases
@@ -45,11 +45,15 @@ def main() -> None:
     options = ServerOptions(repository=args.repository, http_port=http, grpc_port=grpc, metrics_port=metrics)
     traffic = traffic_for(args.repository)
     with EmbeddedServer(options) as server:
+        warm = warm_up(options.http_url, server.process.pid, traffic, args.threads)
+        settle = run_soak(options.http_url, server.process.pid, traffic, 60, args.threads)
         report = run_soak(options.http_url, server.process.pid, traffic, args.seconds, args.threads)
     print(f"soak on {', '.join(t.ensemble for t in traffic)}; {date.today()}, {platform.machine()}, "
           f"{platform.python_version()}")
-    print(report.summary())
-    for line in report.unexpected[:20]:
+    print(f"warm-up (every payload of every ensemble twice): {warm.summary()}")
+    print(f"settle (60 s of the same mix): {settle.summary()}")
+    print(f"soak: {report.summary()}")
+    for line in (warm.unexpected + settle.unexpected + report.unexpected)[:20]:
         print("unexpected:", line)
 
 
