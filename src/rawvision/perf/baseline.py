@@ -43,12 +43,12 @@ class Pipeline:
         repository = Path(repository)
         steps = [step.model_name for step in model_config(repository, ensemble).ensemble_scheduling.step]
         if len(steps) != 3:
-            raise ValueError(f"{ensemble}: expected 3 steps (preprocess, core, postprocess), got {steps}")
+            raise ValueError(f"expected 3 steps (preprocess, core, postprocess), got {steps}")
         pre, core, post = steps
         versions = sorted((p for p in (repository / core).iterdir() if (p / "model.onnx").is_file()),
                           key=lambda p: int(p.name))
         if not versions:
-            raise ValueError(f"{ensemble}: {core} has no model.onnx (only ONNX cores have a baseline)")
+            raise ValueError(f"{core} has no model.onnx (only ONNX cores have a baseline)")
         pre_params = config_parameters(model_config(repository, pre))
         post_params = config_parameters(model_config(repository, post))
         return cls(ensemble, pre, core, post, PreprocessSpec.from_parameters(pre_params),

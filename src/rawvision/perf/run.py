@@ -108,8 +108,8 @@ def run_bench(repository: Path, out: Path, ensembles: Sequence[str] | None = Non
         try:
             pipeline = Pipeline.from_repository(repository, name)
         except ValueError as exc:  # e.g. a TorchScript core or a detector + recogniser pipeline
-            LOGGER.warning("not benchmarked: %s", exc)
-            skipped.append(str(exc))
+            LOGGER.warning("not benchmarked: %s: %s", name, exc)
+            skipped.append(f"{name}: {exc}")
             continue
         images, described = bench_images(pipeline)
         LOGGER.warning("%s: in-process baseline", name)
