@@ -10,9 +10,9 @@ import platform
 from datetime import date
 from pathlib import Path
 
-from rawvision.imaging import DecodeLimits, encode
+from rawvision.imaging import encode
 from rawvision.soak import Traffic, run_soak, warm_up
-from rawvision.triton.repository import config_parameters, ensemble_names, model_config
+from rawvision.triton.repository import decode_limits, ensemble_names, model_config
 from rawvision.triton.server import EmbeddedServer, ServerOptions, free_ports
 from tests.hostile import cases
 from tests.images import gradient
@@ -28,7 +28,7 @@ def traffic_for(repository: Path) -> list[Traffic]:
         if [t.name for t in config.input] != ["IMAGE"]:
             continue
         first = model_config(repository, config.ensemble_scheduling.step[0].model_name)
-        limits = DecodeLimits.from_parameters(config_parameters(first))
+        limits = decode_limits(repository, first.name)
         bad = [case.payload for case in cases(limits) if case.expect is not None]
         traffic.append(Traffic(name, good, bad, batched=config.max_batch_size > 0))
     return traffic

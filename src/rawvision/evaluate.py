@@ -25,7 +25,7 @@ import rawvision_client
 from rawvision.classify import classify
 from rawvision.imaging import DecodeLimits, encode
 from rawvision.transforms import PreprocessSpec, preprocess
-from rawvision.triton.repository import config_parameters, model_config
+from rawvision.triton.repository import decode_limits, model_config, preprocess_spec
 
 Progress = Callable[[int, int], None]
 
@@ -119,8 +119,7 @@ def through_server(url: str, ensemble: str, payloads: Sequence[bytes], batch: in
 
 
 def _spec_and_limits(repository: str | Path, model: str) -> tuple[PreprocessSpec, DecodeLimits]:
-    params = config_parameters(model_config(repository, model))
-    return PreprocessSpec.from_parameters(params), DecodeLimits.from_parameters(params)
+    return preprocess_spec(repository, model), decode_limits(repository, model)
 
 
 def core_file(repository: str | Path, model: str) -> Path:

@@ -11,7 +11,7 @@ import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
 from rawvision.imaging import DecodeLimits
-from rawvision.triton.repository import config_parameters, ensemble_names, model_config
+from rawvision.triton.repository import decode_limits, ensemble_names, model_config
 from rawvision.triton.server import ServerOptions
 from tests.conftest import REPOSITORY
 from tests.hostile import Case, cases
@@ -23,7 +23,7 @@ ENSEMBLES = [name for name in ensemble_names(REPOSITORY)
 
 def limits_of(ensemble: str) -> DecodeLimits:
     first_step = model_config(REPOSITORY, ensemble).ensemble_scheduling.step[0].model_name
-    return DecodeLimits.from_parameters(config_parameters(model_config(REPOSITORY, first_step)))
+    return decode_limits(REPOSITORY, first_step)
 
 
 def image_input(payloads: list[bytes], batched: bool) -> httpclient.InferInput:

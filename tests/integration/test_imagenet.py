@@ -14,9 +14,9 @@ from PIL import Image
 
 import rawvision_client
 from rawvision.classify import load_labels, softmax
-from rawvision.imaging import DecodeLimits, encode
+from rawvision.imaging import encode
 from rawvision.transforms import preprocess
-from rawvision.triton.repository import config_parameters, model_config, preprocess_spec
+from rawvision.triton.repository import decode_limits, preprocess_spec
 from rawvision.triton.server import ServerOptions
 from tests.conftest import REPOSITORY
 from tests.photos import (
@@ -51,7 +51,7 @@ def session() -> ort.InferenceSession:
 def in_process(session: ort.InferenceSession, payloads: list[bytes]) -> np.ndarray:
     """Probabilities from the same spec and limits as the server, run in this process."""
     spec = preprocess_spec(REPOSITORY, "imagenet_preprocess")
-    limits = DecodeLimits.from_parameters(config_parameters(model_config(REPOSITORY, "imagenet_preprocess")))
+    limits = decode_limits(REPOSITORY, "imagenet_preprocess")
     (logits,) = session.run(["logits"], {"preprocessed_image": preprocess(payloads, spec, limits)})
     return softmax(logits)
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 
 from rawvision.export.datasets import load_fashion_mnist
+from rawvision.export.mnist import prepare
 from rawvision.export.networks import FashionCNN
 from rawvision.export.torchscript_export import TorchScriptReport, write_checked
 from rawvision.export.training import TrainConfig, accuracy, predict, train
-from rawvision.transforms import PreprocessSpec, normalize
 from rawvision.triton.repository import preprocess_spec
 
 LOGGER = logging.getLogger(__name__)
@@ -27,12 +27,6 @@ CORE_MODEL = "fashion_mnist_torchscript"
 # 60,000 images reached 0.9027 on the test set; 1 epoch at batch 64 only 0.8952 (README has the times).
 TRAIN_CONFIG = TrainConfig(epochs=2, batch_size=128, learning_rate=2e-3)
 
-
-def prepare(images: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
-    """28×28 uint8 images → the network input, with the same ``normalize`` the server runs."""
-    if images.shape[1:] != spec.image_size:
-        raise ValueError(f"images of shape {images.shape[1:]} do not match the spec's {spec.image_size}")
-    return normalize(images[..., None], spec)
 
 
 def export_fashion_mnist(repository: str | Path, data_dir: str | Path | None = None, version: int = 1,

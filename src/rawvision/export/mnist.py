@@ -33,9 +33,9 @@ class ExportReport:
 
 
 def prepare(images: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
-    """28×28 uint8 digits → the network input, with the same ``normalize`` the server runs."""
+    """N×H×W uint8 grey images (digits, clothes) → the network input, with the same ``normalize`` the server runs."""
     if images.shape[1:] != spec.image_size:
-        raise ValueError(f"digits of shape {images.shape[1:]} do not match the spec's {spec.image_size}")
+        raise ValueError(f"images of shape {images.shape[1:]} do not match the spec's {spec.image_size}")
     return normalize(images[..., None], spec)
 
 

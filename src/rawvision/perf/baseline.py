@@ -20,7 +20,7 @@ import onnxruntime as ort
 from rawvision.classify import classify, load_labels
 from rawvision.imaging import DecodeLimits
 from rawvision.transforms import PreprocessSpec, preprocess
-from rawvision.triton.repository import config_parameters, model_config
+from rawvision.triton.repository import config_parameters, decode_limits, model_config, preprocess_spec
 
 
 @dataclass(frozen=True)
@@ -49,10 +49,9 @@ class Pipeline:
                           key=lambda p: int(p.name))
         if not versions:
             raise ValueError(f"{core} has no model.onnx (only ONNX cores have a baseline)")
-        pre_params = config_parameters(model_config(repository, pre))
         post_params = config_parameters(model_config(repository, post))
-        return cls(ensemble, pre, core, post, PreprocessSpec.from_parameters(pre_params),
-                   DecodeLimits.from_parameters(pre_params), versions[-1] / "model.onnx",
+        return cls(ensemble, pre, core, post, preprocess_spec(repository, pre),
+                   decode_limits(repository, pre), versions[-1] / "model.onnx",
                    load_labels(repository / post / post_params.get("label_filename", "labels.txt")),
                    int(post_params.get("top_k", "5")))
 

@@ -9,6 +9,7 @@ from typing import Any
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
+from rawvision.imaging import DecodeLimits
 from rawvision.transforms import PreprocessSpec
 
 ModelConfig = model_config_pb2.ModelConfig
@@ -42,6 +43,11 @@ def json_parameters(config: Mapping[str, Any]) -> dict[str, str]:
 def preprocess_spec(repository: str | Path, model: str) -> PreprocessSpec:
     """The preprocessing spec stored in a preprocessing model's config parameters."""
     return PreprocessSpec.from_parameters(config_parameters(model_config(repository, model)))
+
+
+def decode_limits(repository: str | Path, model: str) -> DecodeLimits:
+    """The decode limits stored in a preprocessing model's config parameters (library defaults otherwise)."""
+    return DecodeLimits.from_parameters(config_parameters(model_config(repository, model)))
 
 
 def model_names(repository: str | Path) -> list[str]:
