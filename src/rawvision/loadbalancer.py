@@ -32,10 +32,10 @@ from types import TracebackType
 HEAD = """daemon off;
 worker_processes 1;
 pid {root}/nginx.pid;
-error_log {root}/error.log warn;
+error_log {error_log} warn;
 events {{ worker_connections 512; }}
 http {{
-    access_log {root}/access.log;
+    access_log {access_log};
     client_body_temp_path {root}/body;
     proxy_temp_path {root}/proxy;
     fastcgi_temp_path {root}/fastcgi;
@@ -67,7 +67,7 @@ PROXY = """            proxy_pass http://triton;
 # pattern: a headers-only 204 with grpc-status), so both clients show the reason.
 GUARD = """    map $http_authorization $rawvision_authorized {{
         default 0;
-        "Bearer {api_key}" 1;
+        include {key_map};
     }}
     limit_req_zone $binary_remote_addr zone=rawvision:10m rate={rate};
     limit_req_status 429;
@@ -75,7 +75,7 @@ GUARD = """    map $http_authorization $rawvision_authorized {{
     ssl_certificate_key {private_key};
     ssl_protocols TLSv1.2 TLSv1.3;
     client_max_body_size {max_body};
-    client_body_buffer_size {max_body};
+    client_body_buffer_size 256k;
     server {{
         listen {host}:{port} ssl;
         error_page 401 = @unauthorized;
@@ -153,7 +153,8 @@ class Guard:
     """What the front door enforces in front of the servers.
 
     Attributes:
-        api_key: the inference key callers send as ``Authorization: Bearer KEY`` (gRPC: the same metadata).
+        api_key: the inference key callers send as ``Authorization: Bearer KEY`` (gRPC: the same metadata);
+            None when the key map file comes from elsewhere (a Kubernetes Secret, see ``key_map_line``).
         certificate: PEM certificate (chain) nginx presents.
         private_key: PEM private key of ``certificate``.
         max_body_bytes: largest request body; larger ones get 413 before reaching Triton.
@@ -162,7 +163,7 @@ class Guard:
         host: the address nginx listens on (loopback unless told otherwise).
     """
 
-    api_key: str
+    api_key: str | None
     certificate: Path
     private_key: Path
     max_body_bytes: int
@@ -171,8 +172,8 @@ class Guard:
     host: str = "127.0.0.1"
 
     def __post_init__(self) -> None:
-        if len(self.api_key) < 8 or not set(self.api_key) <= _KEY_CHARACTERS:
-            raise ValueError("the API key must have at least 8 characters from A-Z a-z 0-9 - . _ ~ + / =")
+        if self.api_key is not None:
+            key_map_line(self.api_key)
         if self.max_body_bytes <= 0 or self.rate_per_second <= 0 or self.burst < 0:
             raise ValueError(f"body limit and rate must be positive, burst not negative: {self}")
 
@@ -184,12 +185,22 @@ class Guard:
         return f"{round(self.rate_per_second)}r/s"
 
 
+def key_map_line(api_key: str) -> str:
+    """The line of nginx's key map that accepts ``api_key``: the file nginx includes, kept out of the config."""
+    if len(api_key) < 8 or not set(api_key) <= _KEY_CHARACTERS:
+        raise ValueError("the API key must have at least 8 characters from A-Z a-z 0-9 - . _ ~ + / =")
+    return f'"Bearer {api_key}" 1;\n'
+
+
 def nginx_config(root: Path, port: int, upstreams: Sequence[str], grpc_port: int | None = None,
-                 grpc_upstreams: Sequence[str] = (), guard: Guard | None = None) -> str:
+                 grpc_upstreams: Sequence[str] = (), guard: Guard | None = None, key_map: Path | None = None,
+                 log_to_stderr: bool = False) -> str:
     """The nginx config for ``upstreams`` (``host:port`` each), listening on ``127.0.0.1:port``.
 
     With ``guard``, HTTP takes TLS, the API key, the body limit and the rate limit; with ``grpc_port``
     and ``grpc_upstreams`` (Triton's gRPC ports), gRPC is proxied too (TLS + HTTP/2, needs ``guard``).
+    The key map (``key_map_line``) is read from ``key_map``, by default ``root/api-key.map``; logs go
+    to ``root`` unless ``log_to_stderr`` (containers).
     """
     if not upstreams:
         raise ValueError("a load balancer needs at least one upstream server")
@@ -197,12 +208,15 @@ def nginx_config(root: Path, port: int, upstreams: Sequence[str], grpc_port: int
         raise ValueError("gRPC needs both a port and upstream servers")
     if grpc_port is not None and guard is None:
         raise ValueError("gRPC is proxied by the guarded front door only (TLS + HTTP/2)")
-    head = HEAD.format(root=root, servers=_servers(upstreams))
+    logs = {"error_log": "stderr", "access_log": "/dev/stdout"} if log_to_stderr else \
+        {"error_log": f"{root}/error.log", "access_log": f"{root}/access.log"}
+    head = HEAD.format(root=root, servers=_servers(upstreams), **logs)
     proxy = PROXY.format(tries=len(upstreams))
     if guard is None:
         return head + PLAIN_HTTP.format(port=port, proxy=proxy) + "}\n"
-    values = {"api_key": guard.api_key, "rate": guard.rate, "burst": guard.burst, "max_body": guard.max_body_bytes,
-              "certificate": guard.certificate, "private_key": guard.private_key, "host": guard.host}
+    values = {"key_map": key_map or root / "api-key.map", "rate": guard.rate, "burst": guard.burst,
+              "max_body": guard.max_body_bytes, "certificate": guard.certificate,
+              "private_key": guard.private_key, "host": guard.host}
     text = head + GUARD.format(port=port, proxy=proxy, **values)
     if grpc_port is not None:
         errors = "\n".join(GRPC_ERROR.format(name=name, code=code, message=message.format(**values))
@@ -257,6 +271,10 @@ class Nginx:
     def start(self, timeout: float = 30.0) -> Nginx:
         """Write the config, start nginx and wait until it accepts connections."""
         config = self.root / "nginx.conf"
+        if self.guard is not None and self.guard.api_key is not None:
+            key_map = self.root / "api-key.map"
+            key_map.touch(mode=0o600)
+            key_map.write_text(key_map_line(self.guard.api_key), encoding="utf-8")
         config.write_text(nginx_config(self.root, self.port, self.upstreams, self.grpc_port, self.grpc_upstreams,
                                        self.guard), encoding="utf-8")
         self.process = subprocess.Popen([self.binary, "-p", str(self.root), "-c", str(config),
@@ -271,7 +289,8 @@ class Nginx:
             try:
                 for port in ports:
                     socket.create_connection((self.host, port), timeout=1).close()
-                return self
+                if self.process.poll() is None:  # not another process on the same port
+                    return self
             except OSError:
                 time.sleep(0.1)
         self.stop()
