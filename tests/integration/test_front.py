@@ -1,0 +1,170 @@
+"""The guarded front door through the real nginx: curl and tritonclient over TLS, HTTP and gRPC."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import numpy as np
+import pytest
+import tritonclient.grpc as grpcclient
+import tritonclient.http as httpclient
+from tritonclient.utils import InferenceServerException
+
+from rawvision.front import Certificate, body_limit, self_signed_certificate
+from rawvision.imaging import encode
+from rawvision.loadbalancer import Guard, Nginx
+from rawvision.triton.server import EmbeddedServer, ServerOptions, free_ports
+
+pytestmark = pytest.mark.integration
+
+KEY = "front-door-test-key"
+GOOD = {"Authorization": f"Bearer {KEY}"}
+GOOD_METADATA = {"authorization": GOOD["Authorization"]}  # gRPC metadata keys are lower case
+WRONG = {"Authorization": "Bearer not-the-key-at-all"}
+
+
+@pytest.fixture(scope="module")
+def triton(repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerOptions]:
+    http, grpc_port, metrics_port = free_ports(3)
+    options = ServerOptions(repository=repository, http_port=http, grpc_port=grpc_port, metrics_port=metrics_port,
+                            load_models=("mnist",))
+    log = tmp_path_factory.mktemp("triton") / "server.log"
+    with log.open("wb") as handle:
+        server = EmbeddedServer(options, handle)
+        try:
+            server.start(timeout=300)
+            yield options
+        finally:
+            server.stop()
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
+    return self_signed_certificate(tmp_path_factory.mktemp("cert"))
+
+
+def front(triton: ServerOptions, certificate: Certificate, repository: Path, rate: float, burst: int) -> Nginx:
+    port, grpc_port = free_ports(2)
+    guard = Guard(KEY, certificate.certificate, certificate.private_key, body_limit(repository, ["mnist"]),
+                  rate, burst)
+    return Nginx(port, [triton.http_url], grpc_port=grpc_port, grpc_upstreams=[triton.grpc_url], guard=guard)
+
+
+@pytest.fixture(scope="module")
+def door(triton: ServerOptions, certificate: Certificate, repository: Path) -> Iterator[Nginx]:
+    with front(triton, certificate, repository, rate=1000, burst=1000) as nginx:
+        yield nginx
+
+
+@pytest.fixture(scope="module")
+def digit(mnist_split: Any) -> tuple[bytes, str]:
+    return encode(mnist_split.test_images[3], "PNG"), str(mnist_split.test_labels[3])
+
+
+def curl(nginx: Nginx, certificate: Certificate, path: str, headers: dict[str, str] | None = None,
+         body: Path | None = None) -> int:
+    """The HTTP status curl gets for ``path`` at the front door, verifying its certificate."""
+    binary = shutil.which("curl")
+    assert binary is not None, "curl is not installed (make setup)"
+    command = [binary, "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", str(certificate.certificate),
+               f"https://{nginx.url}{path}"]
+    for name, value in (headers or {}).items():
+        command += ["-H", f"{name}: {value}"]
+    if body is not None:
+        command += ["-H", "Content-Type: application/octet-stream", "--data-binary", f"@{body}"]
+    return int(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+
+
+def image_input(module: Any, payload: bytes) -> Any:
+    tensor = module.InferInput("IMAGE", [1, 1], "BYTES")
+    tensor.set_data_from_numpy(np.array([[payload]], dtype=np.object_))
+    return tensor
+
+
+def http_client(nginx: Nginx, certificate: Certificate) -> httpclient.InferenceServerClient:
+    return httpclient.InferenceServerClient(nginx.url, ssl=True, ssl_options={"ca_certs": str(certificate.certificate)})
+
+
+def grpc_client(nginx: Nginx, certificate: Certificate) -> grpcclient.InferenceServerClient:
+    return grpcclient.InferenceServerClient(nginx.grpc_url, ssl=True, root_certificates=str(certificate.certificate))
+
+
+def test_curl_gets_401_without_or_with_a_wrong_key_and_passes_with_it(door: Nginx, certificate: Certificate) -> None:
+    assert curl(door, certificate, "/v2/models/mnist") == 401
+    assert curl(door, certificate, "/v2/models/mnist", WRONG) == 401
+    assert curl(door, certificate, "/v2/models/mnist", GOOD) == 200
+    assert curl(door, certificate, "/v2/health/ready") == 200  # health stays open
+
+
+def test_curl_gets_413_above_the_body_limit(door: Nginx, certificate: Certificate, tmp_path: Path,
+                                            digit: tuple[bytes, str]) -> None:
+    body, json_size = httpclient.InferenceServerClient.generate_request_body([image_input(httpclient, digit[0])])
+    request = tmp_path / "request.bin"
+    request.write_bytes(body)
+    headers = {**GOOD, "Inference-Header-Content-Length": str(json_size)}
+    assert curl(door, certificate, "/v2/models/mnist/infer", headers, request) == 200
+    assert door.guard is not None
+    request.write_bytes(b"\0" * (door.guard.max_body_bytes + 1))
+    assert curl(door, certificate, "/v2/models/mnist/infer", headers, request) == 413
+
+
+def test_tritonclient_http_over_tls(door: Nginx, certificate: Certificate, digit: tuple[bytes, str]) -> None:
+    png, label = digit
+    client = http_client(door, certificate)
+    try:
+        result = client.infer("mnist", [image_input(httpclient, png)], headers=GOOD)
+        assert result.as_numpy("LABELS")[0][0].decode() == label
+        for headers in (None, WRONG):
+            with pytest.raises(InferenceServerException) as refused:
+                client.infer("mnist", [image_input(httpclient, png)], headers=headers)
+            assert refused.value.status() == "401" and "API key" in str(refused.value.message())
+        assert door.guard is not None
+        oversized = b"\x89PNG" + b"\0" * door.guard.max_body_bytes
+        with pytest.raises(InferenceServerException) as too_large:
+            client.infer("mnist", [image_input(httpclient, oversized)], headers=GOOD)
+        assert too_large.value.status() == "413"
+    finally:
+        client.close()
+
+
+def test_tritonclient_grpc_over_tls(door: Nginx, certificate: Certificate, digit: tuple[bytes, str]) -> None:
+    png, label = digit
+    client = grpc_client(door, certificate)
+    try:
+        assert client.is_server_ready()  # health stays open on gRPC too
+        result = client.infer("mnist", [image_input(grpcclient, png)], headers=GOOD_METADATA)
+        assert result.as_numpy("LABELS")[0][0].decode() == label
+        for headers in (None, {"authorization": WRONG["Authorization"]}):
+            with pytest.raises(InferenceServerException) as refused:
+                client.infer("mnist", [image_input(grpcclient, png)], headers=headers)
+            assert refused.value.status() == str(grpc.StatusCode.UNAUTHENTICATED)
+        assert door.guard is not None
+        oversized = b"\x89PNG" + b"\0" * door.guard.max_body_bytes
+        with pytest.raises(InferenceServerException) as too_large:
+            client.infer("mnist", [image_input(grpcclient, oversized)], headers=GOOD_METADATA)
+        assert too_large.value.status() == str(grpc.StatusCode.RESOURCE_EXHAUSTED)
+    finally:
+        client.close()
+
+
+def test_a_burst_beyond_the_rate_gets_429_then_resource_exhausted(triton: ServerOptions, certificate: Certificate,
+                                                                   repository: Path) -> None:
+    # One request per minute with a burst of 2: of 8 quick requests at most 3 pass (4 if a minute
+    # went by), whatever the machine's speed; the zone is per client address, shared by HTTP and gRPC.
+    with front(triton, certificate, repository, rate=1 / 60, burst=2) as nginx:
+        statuses = [curl(nginx, certificate, "/v2/models/mnist", GOOD) for _ in range(8)]
+        assert statuses[0] == 200 and set(statuses) == {200, 429} and statuses.count(200) <= 4, statuses
+        client = grpc_client(nginx, certificate)
+        try:
+            with pytest.raises(InferenceServerException) as limited:
+                for _ in range(4):
+                    client.get_model_metadata("mnist", headers=GOOD_METADATA)
+            assert limited.value.status() == str(grpc.StatusCode.RESOURCE_EXHAUSTED)
+            assert "rate limit" in str(limited.value.message())
+        finally:
+            client.close()
