@@ -249,6 +249,9 @@ class Nginx:
         self.grpc_upstreams = list(grpc_upstreams)
         self.guard = guard
         self.root = Path(tempfile.mkdtemp(prefix="rawvision-nginx-"))
+        # Started as root, nginx's workers run as an unprivileged user; they must reach the temp folders
+        # where bodies above client_body_buffer_size go. (The key map is read by the master only.)
+        self.root.chmod(0o755)
         self.process: subprocess.Popen[bytes] | None = None
 
     @property

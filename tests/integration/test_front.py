@@ -128,6 +128,11 @@ def test_tritonclient_http_over_tls(door: Nginx, certificate: Certificate, digit
         with pytest.raises(InferenceServerException) as too_large:
             client.infer("mnist", [image_input(httpclient, oversized)], headers=GOOD)
         assert too_large.value.status() == "413"
+        # Under the limit but above nginx's in-memory body buffer: spooled to a file, then Triton answers.
+        large = b"\x89PNG" + b"\0" * (door.guard.max_body_bytes - 100_000)
+        with pytest.raises(InferenceServerException) as decoder:
+            client.infer("mnist", [image_input(httpclient, large)], headers=GOOD)
+        assert decoder.value.status() == "400" and "IMAGE[0]" in str(decoder.value.message())
     finally:
         client.close()
 
