@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -163,6 +165,7 @@ def test_a_burst_beyond_the_rate_gets_429_then_resource_exhausted(triton: Server
     # went by), whatever the machine's speed; the zone is per client address, shared by HTTP and gRPC.
     with front(triton, certificate, repository, rate=1 / 60, burst=2) as nginx:
         statuses = [curl(nginx, certificate, "/v2/models/mnist", GOOD) for _ in range(8)]
+        print(f"8 quick requests at 1/min, burst 2: {statuses}")
         assert statuses[0] == 200 and set(statuses) == {200, 429} and statuses.count(200) <= 4, statuses
         client = grpc_client(nginx, certificate)
         try:
@@ -173,3 +176,28 @@ def test_a_burst_beyond_the_rate_gets_429_then_resource_exhausted(triton: Server
             assert "rate limit" in str(limited.value.message())
         finally:
             client.close()
+
+
+def test_rawvision_front_serves_until_sigint(triton: ServerOptions, repository: Path, tmp_path: Path) -> None:
+    port, grpc_port = free_ports(2)
+    command = [str(Path(sys.executable).with_name("rawvision")), "front", "--upstream", triton.http_url,
+               "--grpc-upstream", triton.grpc_url, "--port", str(port), "--grpc-port", str(grpc_port),
+               "--api-key", KEY, "--cert-dir", str(tmp_path / "cert"), "--repository", str(repository),
+               "--ensemble", "mnist"]
+    front_process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert front_process.stdout is not None
+        lines = [front_process.stdout.readline(), front_process.stdout.readline()]
+        assert lines[1].startswith(f"front door: HTTPS https://127.0.0.1:{port}"), (lines, front_process.stderr)
+        assert f"body ≤ {body_limit(repository, ['mnist'])} bytes" in lines[1]
+        certificate = Certificate(tmp_path / "cert" / "front.crt", tmp_path / "cert" / "front.key")
+        client = grpcclient.InferenceServerClient(f"127.0.0.1:{grpc_port}", ssl=True,
+                                                  root_certificates=str(certificate.certificate))
+        try:
+            assert client.get_model_metadata("mnist", headers=GOOD_METADATA).name == "mnist"
+        finally:
+            client.close()
+    finally:
+        front_process.send_signal(signal.SIGINT)
+        code = front_process.wait(30)
+    assert code == 0
