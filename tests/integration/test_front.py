@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import shutil
 import signal
 import subprocess
@@ -201,3 +202,25 @@ def test_rawvision_front_serves_until_sigint(triton: ServerOptions, repository: 
         front_process.send_signal(signal.SIGINT)
         code = front_process.wait(30)
     assert code == 0
+
+
+def test_rawvision_classify_a_folder_through_the_front_door(door: Nginx, certificate: Certificate, mnist_split: Any,
+                                                            tmp_path: Path) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for index in range(40):
+        (folder / f"{index:02d}.png").write_bytes(encode(mnist_split.test_images[index], "PNG"))
+    (folder / "broken.png").write_bytes(b"not a picture")
+    out = tmp_path / "results.csv"
+    rawvision = str(Path(sys.executable).with_name("rawvision"))
+    common = [rawvision, "classify", str(folder), "--out", str(out), "--ca-cert", str(certificate.certificate)]
+    refused = subprocess.run([*common, "--url", door.url, "--api-key", "not-the-key-at-all"], capture_output=True,
+                             text=True, check=False)
+    assert refused.returncode == 1 and "API key" in refused.stderr
+    done = subprocess.run([*common, "--url", door.grpc_url, "--grpc", "--api-key", KEY, "--overwrite"],
+                          capture_output=True, text=True, check=True)
+    assert done.stdout.startswith("41 files: 40 classified, 1 errors"), done.stdout
+    rows = {row["file"]: row for row in csv.DictReader(out.open())}
+    assert rows[str(folder / "broken.png")]["cause"] == "not a decodable image"
+    labels = [rows[str(folder / f"{index:02d}.png")]["labels"].split("|")[0] for index in range(40)]
+    assert sum(label == str(truth) for label, truth in zip(labels, mnist_split.test_labels[:40], strict=True)) >= 38
