@@ -313,9 +313,9 @@ class Runner:
                 for path, (labels, scores, ids) in zip(readable, await self.call(images), strict=True):
                     outcomes[path] = Outcome(str(path), tuple(labels), tuple(scores), tuple(ids))
             except InferenceServerException as exc:
-                if len(readable) > 1:
-                    await asyncio.gather(*(self.batch([path]) for path in readable))
-                    readable = []
+                if len(readable) > 1:  # one after the other: this worker's share of --concurrency
+                    for path in readable:
+                        await self.batch([path])
                 else:
                     message = str(exc.message())
                     outcomes[readable[0]] = Outcome(str(readable[0]), error=message, cause=error_cause(message))

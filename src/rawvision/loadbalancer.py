@@ -15,6 +15,10 @@ over the servers and, when one fails, passes the request on to the next one:
   full 30 s (then it was killed), while traffic kept flowing to it. With one connection per request it
   closed its listener, drained within a second and exited 0, and nginx sent the refused requests to the
   other server (``tests/integration/test_scale_out.py``: 1,452 requests, none failed).
+
+With a :class:`Guard` the same config becomes the front door (``rawvision front``, ``rawvision.front``):
+TLS, an API key checked before anything else, a body limit (413), a per-client rate limit (429), health
+open without a key, and gRPC proxied over TLS + HTTP/2 with its errors as ``grpc-status`` trailers.
 """
 
 from __future__ import annotations
