@@ -12,8 +12,9 @@ MODELS := $(REPO)/mnist_onnx/1/model.onnx $(REPO)/mnist_torchscript/1/model.pt \
           $(REPO)/ocr_detect/1/model.onnx
 
 # Debian packages that demos and tests need; `make setup` installs the missing ones (as root, via apt-get).
-# nginx: the scale-out test runs two servers behind a local nginx (tests/integration/test_scale_out.py).
-SYSTEM_PACKAGES := dataset-fashion-mnist fonts-dejavu-core nginx
+# nginx: the scale-out test runs two servers behind a local nginx (tests/integration/test_scale_out.py), and
+# `rawvision front` is the guarded front door; openssl makes its self-signed certificate; curl tests it.
+SYSTEM_PACKAGES := curl dataset-fashion-mnist fonts-dejavu-core nginx openssl
 
 .PHONY: setup system-packages models demo test lint unit integration serve clean-models bench-fashion perf-analyzer bench
 

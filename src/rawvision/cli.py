@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -11,6 +12,7 @@ from pathlib import Path
 from types import FrameType
 
 from rawvision.export.cli import add_export_parser
+from rawvision.front_cli import add_front_parser
 from rawvision.models_cli import add_models_parser
 from rawvision.triton.control import admin_key_from_env
 
@@ -65,12 +67,28 @@ def _ocr(args: argparse.Namespace) -> int:
 
 
 def _classify(args: argparse.Namespace) -> int:
-    import rawvision_client
+    if args.out is None:
+        if any(path.is_dir() for path in args.images):
+            print("error: give --out results.jsonl|.csv to classify a folder", file=sys.stderr)
+            return 2
+        import rawvision_client
 
-    argv = [*map(str, args.images), "--url", args.url, "--model", args.model]
-    if args.plot:
-        argv += ["--plot", str(args.plot)]
-    return rawvision_client.main(argv)
+        argv = [*map(str, args.images), "--url", args.url, "--model", args.model]
+        if args.plot:
+            argv += ["--plot", str(args.plot)]
+        return rawvision_client.main(argv)
+    import rawvision_folder
+
+    argv = [*map(str, args.images), "--out", str(args.out), "--url", args.url, "--model", args.model,
+            "--concurrency", str(args.concurrency), "--batch", str(args.batch),
+            "--retry-seconds", str(args.retry_seconds)]
+    flags = {"--grpc": args.grpc, "--resume": args.resume, "--overwrite": args.overwrite, "--ssl": args.ssl}
+    argv += [flag for flag, given in flags.items() if given]
+    if args.ca_cert:
+        argv += ["--ca-cert", str(args.ca_cert)]
+    if args.api_key:
+        argv += ["--api-key", args.api_key]
+    return rawvision_folder.main(argv)
 
 
 def _samples(args: argparse.Namespace) -> int:
@@ -139,12 +157,28 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(run=_bench)
 
     add_export_parser(commands, DEFAULT_REPOSITORY)
+    add_front_parser(commands, DEFAULT_REPOSITORY)
 
-    classify = commands.add_parser("classify", help="send image files to a running server")
-    classify.add_argument("images", nargs="+", type=Path)
-    classify.add_argument("--url", default="localhost:8000")
+    classify = commands.add_parser("classify", help="send image files (print top-k), or whole folders with "
+                                   "--out, to a running server")
+    classify.add_argument("images", nargs="+", type=Path, metavar="DIR_OR_FILES")
+    classify.add_argument("--url", default="localhost:8000", help="host:port (the gRPC port with --grpc)")
     classify.add_argument("--model", default="mnist")
     classify.add_argument("--plot", type=Path, help="also write a bar chart of the top probabilities (PNG)")
+    classify.add_argument("--out", type=Path, help="results.jsonl or .csv: the folder client (async, batched, "
+                          "resumable; client/rawvision_folder.py)")
+    classify.add_argument("--concurrency", type=int, default=4, help="with --out: requests in flight")
+    classify.add_argument("--batch", type=int, default=0, help="with --out: images per request "
+                          "(default: the model's max_batch_size)")
+    classify.add_argument("--grpc", action="store_true", help="with --out: gRPC instead of HTTP")
+    classify.add_argument("--resume", action="store_true", help="with --out: skip files already in it")
+    classify.add_argument("--overwrite", action="store_true", help="with --out: start it again if it exists")
+    classify.add_argument("--ssl", action="store_true", help="with --out: TLS (the front door)")
+    classify.add_argument("--ca-cert", type=Path, help="with --out: PEM root to trust (implies --ssl)")
+    classify.add_argument("--api-key", default=os.environ.get("RAWVISION_API_KEY"),
+                          help="with --out: the front door's key (default: $RAWVISION_API_KEY)")
+    classify.add_argument("--retry-seconds", type=float, default=300.0,
+                          help="with --out: how long to retry while the server is unreachable")
     classify.set_defaults(run=_classify)
 
     ocr = commands.add_parser("ocr", help="read the text in a photo with a running server (one call)")

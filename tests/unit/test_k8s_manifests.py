@@ -9,11 +9,14 @@ from typing import Any
 import pytest
 import yaml
 
+from rawvision.front import KubernetesFront, body_limit, kubernetes_config, kubernetes_configmap
+from rawvision.loadbalancer import key_map_line
 from rawvision.triton.control import restricted_api_args
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 TRITON_PORTS = {"http": 8000, "grpc": 8001, "metrics": 8002}  # tritonserver's defaults, as the image exposes
+FRONT_PORTS = {"https": KubernetesFront.port, "grpcs": KubernetesFront.grpc_port}
 
 
 def documents() -> dict[str, dict[str, Any]]:
@@ -29,9 +32,10 @@ def manifests() -> dict[str, dict[str, Any]]:
     return documents()
 
 
-def container(manifests: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    (triton,) = manifests["Deployment/rawvision"]["spec"]["template"]["spec"]["containers"]
-    return triton  # type: ignore[no-any-return]
+def container(manifests: dict[str, dict[str, Any]], name: str = "triton") -> dict[str, Any]:
+    (found,) = [c for c in manifests["Deployment/rawvision"]["spec"]["template"]["spec"]["containers"]
+                if c["name"] == name]
+    return found  # type: ignore[no-any-return]
 
 
 def test_kustomization_lists_every_manifest(manifests: dict[str, dict[str, Any]]) -> None:
@@ -66,7 +70,7 @@ def test_service_and_hpa_target_the_deployment(manifests: dict[str, dict[str, An
     assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
     service = manifests["Service/rawvision"]
     assert service["spec"]["selector"].items() <= labels.items()
-    assert {p["targetPort"] for p in service["spec"]["ports"]} <= set(TRITON_PORTS)
+    assert {p["targetPort"] for p in service["spec"]["ports"]} == set(FRONT_PORTS) | {"metrics"}
     hpa = manifests["HorizontalPodAutoscaler/rawvision"]
     target = hpa["spec"]["scaleTargetRef"]
     assert (target["kind"], target["name"]) == ("Deployment", deployment["metadata"]["name"])
@@ -83,3 +87,49 @@ def test_admin_key_args_match_what_the_embedded_server_passes(manifests: dict[st
     env = {e["name"]: e for e in container(manifests)["env"]}
     secret = env["RAWVISION_ADMIN_KEY"]["valueFrom"]["secretKeyRef"]["name"]
     assert f"Secret/{secret}" in manifests
+
+
+def test_front_nginx_config_is_generated_from_the_repository(manifests: dict[str, dict[str, Any]]) -> None:
+    path = K8S / "front-nginx.yaml"
+    assert path.read_text() == kubernetes_configmap(ROOT / "model_repository"), \
+        "regenerate: rawvision front --write-k8s deploy/k8s/front-nginx.yaml"
+    config = manifests["ConfigMap/rawvision-front-nginx"]["data"]["nginx.conf"]
+    assert config == kubernetes_config(ROOT / "model_repository")
+    assert f"client_max_body_size {body_limit(ROOT / 'model_repository')};" in config
+    assert "limit_req zone=rawvision burst=" in config and "grpc_pass grpc://triton_grpc;" in config
+
+
+def mounted_from(manifests: dict[str, dict[str, Any]], path: Path) -> dict[str, Any]:
+    """The pod volume that the front container mounts at ``path`` or one of its parents."""
+    pod = manifests["Deployment/rawvision"]["spec"]["template"]["spec"]
+    mounts = [m for m in container(manifests, "front")["volumeMounts"]
+              if path == Path(m["mountPath"]) or Path(m["mountPath"]) in path.parents]
+    assert len(mounts) == 1, (path, mounts)
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mounts[0]["name"]]
+    return volume  # type: ignore[no-any-return]
+
+
+def test_front_sidecar_mounts_every_file_its_config_reads(manifests: dict[str, dict[str, Any]]) -> None:
+    front = KubernetesFront()
+    config = manifests["ConfigMap/rawvision-front-nginx"]["data"]["nginx.conf"]
+    sidecar = container(manifests, "front")
+    assert sidecar["command"][-1] == "/etc/rawvision-front/nginx.conf"
+    assert mounted_from(manifests, Path(sidecar["command"][-1]))["configMap"]["name"] == "rawvision-front-nginx"
+    tls = mounted_from(manifests, front.tls / "tls.crt")["secret"]["secretName"]
+    assert manifests[f"Secret/{tls}"]["type"] == "kubernetes.io/tls"
+    assert f"ssl_certificate {front.tls / 'tls.crt'};" in config
+    keys = mounted_from(manifests, front.key_map)["secret"]["secretName"]
+    line = manifests[f"Secret/{keys}"]["stringData"][front.key_map.name]
+    assert line == key_map_line(line.split()[1].strip('"')) and f"include {front.key_map};" in config
+    assert "emptyDir" in mounted_from(manifests, front.root / "nginx.pid")
+    assert {p["name"]: p["containerPort"] for p in sidecar["ports"]} == FRONT_PORTS
+    for port in FRONT_PORTS.values():
+        assert f"listen 0.0.0.0:{port} ssl" in config
+    assert "server 127.0.0.1:8000 " in config and "server 127.0.0.1:8001 " in config  # its pod's Triton
+
+
+def test_only_the_front_and_metrics_are_reachable(manifests: dict[str, dict[str, Any]]) -> None:
+    (rule,) = manifests["NetworkPolicy/rawvision-front-only"]["spec"]["ingress"]
+    assert {p["port"] for p in rule["ports"]} == {*FRONT_PORTS.values(), TRITON_PORTS["metrics"]}
+    selector = manifests["NetworkPolicy/rawvision-front-only"]["spec"]["podSelector"]["matchLabels"]
+    assert selector.items() <= manifests["Deployment/rawvision"]["spec"]["template"]["metadata"]["labels"].items()

@@ -1,0 +1,75 @@
+"""The front door's config: what it derives from the repository, and that nginx itself accepts it."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from rawvision.front import HEADER_MARGIN, KubernetesFront, body_limit, kubernetes_config, self_signed_certificate
+from rawvision.loadbalancer import Guard, key_map_line, nginx_config
+from rawvision.triton.repository import decode_limits
+
+REPOSITORY = Path(__file__).resolve().parents[2] / "model_repository"
+NGINX = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")
+
+
+def test_body_limit_is_the_largest_entry_max_bytes_plus_a_margin() -> None:
+    mnist = decode_limits(REPOSITORY, "mnist_preprocess").max_bytes
+    imagenet = decode_limits(REPOSITORY, "imagenet_preprocess").max_bytes
+    assert mnist < imagenet
+    assert body_limit(REPOSITORY, ["mnist"]) == mnist + HEADER_MARGIN
+    assert body_limit(REPOSITORY, ["mnist", "imagenet"]) == imagenet + HEADER_MARGIN
+    assert body_limit(REPOSITORY) >= imagenet + HEADER_MARGIN
+
+
+def test_key_map_line_accepts_only_plain_keys() -> None:
+    assert key_map_line("abcdefgh-123") == '"Bearer abcdefgh-123" 1;\n'
+    for bad in ("short", 'has"quote1', "has space 1", "semi;colon1"):
+        with pytest.raises(ValueError):
+            key_map_line(bad)
+
+
+def guard(tmp_path: Path, rate: float = 50.0) -> Guard:
+    certificate = self_signed_certificate(tmp_path / "cert")
+    return Guard("the-api-key-1", certificate.certificate, certificate.private_key, 2_000_000, rate, 3)
+
+
+def test_guarded_config_keeps_the_key_out_and_limits_body_rate_and_health(tmp_path: Path) -> None:
+    text = nginx_config(tmp_path, 9443, ["127.0.0.1:1"], 9444, ["127.0.0.1:2"], guard(tmp_path))
+    assert "the-api-key-1" not in text and f"include {tmp_path / 'api-key.map'};" in text
+    assert "client_max_body_size 2000000;" in text and "rate=50r/s" in text and "burst=3 nodelay" in text
+    assert "listen 127.0.0.1:9443 ssl;" in text and "listen 127.0.0.1:9444 ssl http2;" in text
+    assert text.count("return 401;") == 2  # HTTP and gRPC
+    assert "location /v2/health/ {" in text
+    assert "rate=3r/m" in nginx_config(tmp_path, 9443, ["127.0.0.1:1"], guard=guard(tmp_path, rate=0.05))
+
+
+def test_grpc_needs_the_guard_and_upstreams(tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        nginx_config(tmp_path, 9443, ["127.0.0.1:1"], 9444, ["127.0.0.1:2"])
+    with pytest.raises(ValueError):
+        nginx_config(tmp_path, 9443, ["127.0.0.1:1"], 9444, [], guard(tmp_path))
+
+
+@pytest.mark.skipif(NGINX is None, reason="nginx is not installed (make setup)")
+@pytest.mark.parametrize("where", ["local", "kubernetes"])
+def test_nginx_accepts_the_generated_config(tmp_path: Path, where: str) -> None:
+    assert NGINX is not None
+    local = guard(tmp_path)
+    key_map = tmp_path / "api-key.map"
+    key_map.write_text(key_map_line("the-api-key-1"))
+    if where == "local":
+        text = nginx_config(tmp_path, 9443, ["127.0.0.1:1"], 9444, ["127.0.0.1:2"], local)
+    else:  # the sidecar's config, with its pod paths moved under tmp_path
+        front = KubernetesFront()
+        text = kubernetes_config(REPOSITORY).replace(str(front.key_map), str(key_map)) \
+            .replace(str(front.tls / "tls.crt"), str(local.certificate)) \
+            .replace(str(front.tls / "tls.key"), str(local.private_key)).replace(str(front.root), str(tmp_path))
+    config = tmp_path / "nginx.conf"
+    config.write_text(text)
+    result = subprocess.run([NGINX, "-t", "-p", str(tmp_path), "-c", str(config), "-e", str(tmp_path / "e.log")],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
