@@ -61,6 +61,19 @@ def ensemble_names(repository: str | Path) -> list[str]:
             if model_config(repository, name).platform == "ensemble"]
 
 
+def versions(model_dir: str | Path) -> list[int]:
+    """The numbered version folders of a model, ascending (the one scan of version folders)."""
+    folder = Path(model_dir)
+    if not folder.is_dir():
+        return []
+    return sorted(int(p.name) for p in folder.iterdir() if p.is_dir() and p.name.isdigit())
+
+
+def next_version(model_dir: str | Path) -> int:
+    """One more than the highest numbered version folder of ``model_dir`` (1 when there is none)."""
+    return max(versions(model_dir), default=0) + 1
+
+
 # The embedded server's Python backend loads this file from the version folder (``configs/embedded.pbtxt``
 # names it as ``default_model_filename``); NVIDIA's container ignores it and reads the model file.
 RUNNER_FILENAME = "embedded_runner.py"
