@@ -15,8 +15,16 @@ from rawvision.classify import load_labels
 from rawvision.export.datasets import FASHION_MNIST_CLASSES
 from rawvision.imaging import DecodeLimits
 from rawvision.pipelines.description import LOGITS, PREPROCESSED, CoreSpec, PipelineDescription, StepNames, Tensor
-from rawvision.pipelines.tuning import BUILTIN_SERVING
-from rawvision.pipelines.writer import StepFile, pipeline_files, write_files
+from rawvision.pipelines.tuning import BUILTIN_SERVING, OCR_RUNNER_THREADS
+from rawvision.pipelines.writer import (
+    EMBEDDED_NOTE,
+    StepFile,
+    config_text,
+    embedded_config,
+    pipeline_files,
+    write_files,
+)
+from rawvision.triton.repository import EMBEDDED_CONFIG_NAME, read_config
 
 SMALL_LIMITS = DecodeLimits(max_bytes=1024 * 1024, max_pixels=16_000_000, formats=("PNG", "JPEG"))
 PHOTO_LIMITS = DecodeLimits(max_bytes=20 * 1024 * 1024, max_pixels=40_000_000, formats=("JPEG", "PNG"))
@@ -68,9 +76,23 @@ def builtin_descriptions(repository: Path) -> list[PipelineDescription]:
     return [mnist(), mnist_torchscript_ensemble(), fashion_mnist(), imagenet(imagenet_labels)]
 
 
+def ocr_embedded_files(repository: Path) -> list[StepFile]:
+    """OCR's core models: ``configs/embedded.pbtxt`` generated from the native ``config.pbtxt``.
+
+    Their inputs change shape per request, so ONNX Runtime's memory arena is off (``cpu_mem_arena``).
+    """
+    files = []
+    for model, threads in OCR_RUNNER_THREADS.items():
+        native = read_config(repository / model / "config.pbtxt")
+        embedded = embedded_config(native, threads, extra={"cpu_mem_arena": "false"})
+        path = Path(model) / "configs" / f"{EMBEDDED_CONFIG_NAME}.pbtxt"
+        files.append(StepFile(path, config_text(embedded, EMBEDDED_NOTE)))
+    return files
+
+
 def builtin_files(repository: Path) -> list[StepFile]:
-    """Every generated file of the built-in pipelines (shared steps once)."""
-    files: dict[Path, StepFile] = {}
+    """Every generated file of the built-in pipelines (shared steps once) and OCR's embedded configs."""
+    files: dict[Path, StepFile] = {item.path: item for item in ocr_embedded_files(repository)}
     for description in builtin_descriptions(repository):
         for item in pipeline_files(description):
             if item.path in files and files[item.path] != item:

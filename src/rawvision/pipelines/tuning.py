@@ -73,3 +73,6 @@ BUILTIN_SERVING: dict[str, PipelineServing] = {
     "mnist_torchscript_ensemble": SMALL_IMAGES,
     "imagenet": PHOTOS,
 }
+
+OCR_RUNNER_THREADS: dict[str, int] = {"ocr_detect": 2, "ocr_recognize": 2}
+"""Intra-op threads of OCR's core models in the embedded server (their native configs are hand-written)."""
