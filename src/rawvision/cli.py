@@ -12,6 +12,7 @@ from types import FrameType
 
 from rawvision.export.cli import add_export_parser
 from rawvision.models_cli import add_models_parser
+from rawvision.pipelines.cli import add_pipeline_parsers
 from rawvision.triton.control import admin_key_from_env
 
 DEFAULT_REPOSITORY = Path("model_repository")
@@ -139,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(run=_bench)
 
     add_export_parser(commands, DEFAULT_REPOSITORY)
+    add_pipeline_parsers(commands, DEFAULT_REPOSITORY)
 
     classify = commands.add_parser("classify", help="send image files to a running server")
     classify.add_argument("images", nargs="+", type=Path)

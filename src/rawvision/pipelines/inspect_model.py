@@ -39,10 +39,10 @@ def onnx_core(model_file: Path) -> CoreSpec:
     """The graph's one input and its outputs (first = logits), after ``onnx.checker``."""
     import onnx
 
-    model = onnx.load(str(model_file))
     try:
+        model = onnx.load(str(model_file))
         onnx.checker.check_model(model, full_check=True)
-    except onnx.checker.ValidationError as exc:
+    except Exception as exc:
         raise ModelCheckError(f"{model_file} fails onnx.checker: {exc}") from None
     initializers = {init.name for init in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in initializers]

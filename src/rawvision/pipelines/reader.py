@@ -15,6 +15,7 @@ from tritonclient.grpc import model_config_pb2
 from rawvision.classify import load_labels
 from rawvision.imaging import DecodeLimits
 from rawvision.pipelines.description import (
+    CLASSIFIER_OUTPUTS,
     LOGITS,
     MODEL_FILENAMES,
     CoreFormat,
@@ -135,7 +136,8 @@ def _core(config: Any, step: Any) -> CoreSpec:
 def _steps(repository: Path, ensemble: str) -> tuple[Any, list[Any]]:
     config = model_config(repository, ensemble)
     steps = list(config.ensemble_scheduling.step)
-    if config.platform != "ensemble" or len(steps) != 3:
+    if (config.platform != "ensemble" or len(steps) != 3
+            or not set(CLASSIFIER_OUTPUTS) <= set(steps[-1].output_map)):
         raise ValueError(f"{ensemble} is not a three-step preprocess → core → postprocess ensemble")
     return config, steps
 
