@@ -1,95 +1,23 @@
-"""Typed step parameters: one frozen dataclass per Python step, one parser for all of them.
+"""Typed step parameters: one frozen dataclass per Python step, read by :func:`parse_parameters`.
 
-Triton hands a Python-backend model its config ``parameters`` as strings. :func:`parse_parameters`
-converts each by its field's type and refuses a key the step does not know, naming the model and the
-key, so a config that says ``top_kk`` fails at ``initialize`` instead of being ignored (pytriton's
-``ModelConfigParser`` is the example).
+A config that says ``top_kk`` fails at ``initialize``, naming the model and the key, instead of being
+ignored (pytriton's ``ModelConfigParser`` is the example).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import types
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from rawvision.imaging import DEFAULT_LIMITS, ColorMode, DecodeLimits
 from rawvision.ocr.crop import RecognizeSpec
 from rawvision.ocr.detect import DetectSpec, LimitType
+from rawvision.parameters import parse_parameters
 from rawvision.transforms import Interpolation, Layout, PreprocessSpec
 
-T = TypeVar("T")
 DEFAULT_EXECUTE_TIMEOUT_S = 60.0
 _DETECT = DetectSpec()
 _RECOGNIZE = RecognizeSpec()
-_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
-
-
-def _convert_union(text: str, args: tuple[Any, ...]) -> Any:
-    if type(None) in args and text.strip() == "":
-        return None
-    errors = []
-    for arg in (a for a in args if a is not type(None)):
-        try:
-            return convert(text, arg)
-        except ValueError as exc:
-            errors.append(str(exc))
-    raise ValueError("; ".join(errors))
-
-
-def _convert_tuple(text: str, args: tuple[Any, ...]) -> tuple[Any, ...]:
-    parts = [part.strip() for part in text.split(",")]
-    if len(args) == 2 and args[1] is Ellipsis:
-        return tuple(convert(part, args[0]) for part in parts)
-    if len(parts) != len(args):
-        raise ValueError(f"expected {len(args)} comma-separated values, got {text!r}")
-    return tuple(convert(part, arg) for part, arg in zip(parts, args, strict=True))
-
-
-def convert(text: str, kind: Any) -> Any:
-    """``text`` as a value of type ``kind`` (int, float, bool, str, Literal, tuple, union, optional)."""
-    origin, args = get_origin(kind), get_args(kind)
-    if origin in (Union, types.UnionType):
-        return _convert_union(text, args)
-    if origin is Literal:
-        if text.strip() not in args:
-            raise ValueError(f"expected one of {list(args)}, got {text!r}")
-        return text.strip()
-    if origin is tuple:
-        return _convert_tuple(text, args)
-    if kind is bool:
-        if text.strip().lower() not in _TRUE + _FALSE:
-            raise ValueError(f"expected true or false, got {text!r}")
-        return text.strip().lower() in _TRUE
-    if kind in (int, float):
-        return kind(text.strip())
-    if kind is str:
-        return text.strip()
-    raise TypeError(f"no conversion from a config string to {kind!r}")
-
-
-def parse_parameters(cls: type[T], parameters: Mapping[str, str], model: str) -> T:
-    """Build ``cls`` (a dataclass) from string ``parameters``; unknown keys and bad values name the model."""
-    fields = {field.name: field for field in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(parameters) - set(fields))
-    if unknown:
-        raise ValueError(f"{model}: unknown config parameter(s) {unknown}; this step reads {sorted(fields)}")
-    hints = get_type_hints(cls)
-    values: dict[str, Any] = {}
-    for name, text in parameters.items():
-        try:
-            values[name] = convert(text, hints[name])
-        except ValueError as exc:
-            raise ValueError(f"{model}: config parameter {name}={text!r}: {exc}") from None
-    missing = [name for name, field in fields.items() if name not in values
-               and field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING]
-    if missing:
-        raise ValueError(f"{model}: config parameter(s) {missing} are missing")
-    try:
-        return cls(**values)
-    except ValueError as exc:
-        raise ValueError(f"{model}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -215,3 +143,6 @@ class OcrLinesParameters(DetectParameters):
     recognition_batch_size: int = 8
     min_score: float = 0.5
     dictionary_filename: str = "characters.txt"
+
+
+__all__ = ["parse_parameters"]

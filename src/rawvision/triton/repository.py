@@ -42,12 +42,12 @@ def json_parameters(config: Mapping[str, Any]) -> dict[str, str]:
 
 def preprocess_spec(repository: str | Path, model: str) -> PreprocessSpec:
     """The preprocessing spec stored in a preprocessing model's config parameters."""
-    return PreprocessSpec.from_parameters(config_parameters(model_config(repository, model)))
+    return PreprocessSpec.from_parameters(config_parameters(model_config(repository, model)), model)
 
 
 def decode_limits(repository: str | Path, model: str) -> DecodeLimits:
     """The decode limits stored in a preprocessing model's config parameters (library defaults otherwise)."""
-    return DecodeLimits.from_parameters(config_parameters(model_config(repository, model)))
+    return DecodeLimits.from_parameters(config_parameters(model_config(repository, model)), model)
 
 
 def model_names(repository: str | Path) -> list[str]:
