@@ -37,7 +37,10 @@ def _onnx_tensor(value: Any) -> Tensor:
 
 def onnx_core(model_file: Path) -> CoreSpec:
     """The graph's one input and its outputs (first = logits), after ``onnx.checker``."""
-    import onnx
+    try:
+        import onnx
+    except ImportError:
+        raise ModelCheckError("reading an ONNX model needs the onnx package: pip install 'rawvision[add]'") from None
 
     try:
         model = onnx.load(str(model_file))

@@ -83,15 +83,17 @@ _RUNNERS = {
 }
 
 
-def write_version(model_dir: str | Path, version: int, filename: str, data: bytes) -> Path:
-    """Write ``<model_dir>/<version>/<filename>`` and the embedded server's runner shim beside it.
+def write_version(model_dir: str | Path, version: int, filename: str, data: bytes, runner: bool = True) -> Path:
+    """Write ``<model_dir>/<version>/<filename>`` and (``runner``) the embedded server's runner shim beside it.
 
-    The file is written under a temporary name and renamed, so a polling server never sees half a model.
+    The one writer of model versions. The file is written under a temporary name and renamed, so a
+    polling server never sees half a model. Engines the embedded server cannot run (TensorRT) pass
+    ``runner=False``.
     """
     if version < 1:
         raise ValueError(f"model versions start at 1, got {version}")
     suffix = Path(filename).suffix
-    if suffix not in _RUNNERS:
+    if runner and suffix not in _RUNNERS:
         raise ValueError(f"no embedded runner for {filename!r}; expected one of {sorted(_RUNNERS)}")
     folder = Path(model_dir) / str(version)
     folder.mkdir(parents=True, exist_ok=True)
@@ -99,6 +101,7 @@ def write_version(model_dir: str | Path, version: int, filename: str, data: byte
     partial = folder / f".{filename}.partial"
     partial.write_bytes(data)
     partial.replace(target)
-    shim = f'"""Embedded-server runner for {filename}."""\n\nfrom {_RUNNERS[suffix]} import TritonPythonModel\n\n'
-    (folder / RUNNER_FILENAME).write_text(shim + '__all__ = ["TritonPythonModel"]\n', encoding="utf-8")
+    if runner:
+        shim = f'"""Embedded-server runner for {filename}."""\n\nfrom {_RUNNERS[suffix]} import TritonPythonModel\n\n'
+        (folder / RUNNER_FILENAME).write_text(shim + '__all__ = ["TritonPythonModel"]\n', encoding="utf-8")
     return target
