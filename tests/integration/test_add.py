@@ -75,7 +75,7 @@ def test_the_served_core_declares_its_image_format(empty_server: EmbeddedServer)
 def test_adding_again_publishes_a_new_core_version(empty_server: EmbeddedServer) -> None:
     result = rawvision_add(empty_server)
     assert result.returncode == 0, result.stderr
-    assert "photos: photos_onnx version 2 written" in result.stdout
+    assert "photos: photos_onnx version 2 published" in result.stdout
     with ModelControl(empty_server.options.http_url, KEY) as control:
         assert control.ready_versions("photos_onnx") == ["2"]
         assert {row.name for row in control.models() if row.state == "READY"} >= {"photos", "photos_preprocess"}

@@ -59,14 +59,15 @@ def _smoke(url: str, name: str, spec: PreprocessSpec) -> str:
     return ", ".join(f"{p.label} {p.score:.3f}" for p in answer)
 
 
-def _report(added: AddedPipeline, repository: Path) -> None:
+def _report(added: AddedPipeline, repository: Path, served: bool) -> None:
     core = added.description.core
     if added.version == 1:
         print(f"added {added.name}: {' → '.join(added.models[:3])} in {repository}")
         print(f"  core {core.format}: {core.input.name} {list(core.input.dims)} → {core.output.name} "
               f"{list(core.output.dims)}; top-{added.description.top_k} of {core.num_classes} classes")
     else:
-        print(f"{added.name}: {added.models[0]} version {added.version} written")
+        done = "published: the old version served until this one was ready" if served else "written"
+        print(f"{added.name}: {added.models[0]} version {added.version} {done}")
     for path in added.paths:
         print(f"  {path}")
 
@@ -78,7 +79,7 @@ def _add(args: argparse.Namespace) -> int:
         control = ModelControl(args.url, args.admin_key) if args.url else None
         added = add_pipeline(args.repository, args.name, args.model, spec, labels=labels, top_k=args.top_k,
                              input_shape=args.input_shape, control=control)
-        _report(added, args.repository)
+        _report(added, args.repository, control is not None)
         if args.url:
             print(f"loaded on {args.url}; smoke image → {_smoke(args.url, args.name, spec)}")
     except (ModelCheckError, ControlError, ValueError, OSError) as exc:
