@@ -102,6 +102,16 @@ def test_an_existing_name_with_another_model_shape_is_refused(onnx_file: Path, t
         add_pipeline(tmp_path, "fruit", other, SPEC)
 
 
+def test_an_existing_name_with_other_preprocessing_or_labels_is_refused(onnx_file: Path, tmp_path: Path) -> None:
+    add_pipeline(tmp_path, "fruit", onnx_file, SPEC, labels=FRUITS)
+    with pytest.raises(ModelCheckError, match="preprocessing"):
+        add_pipeline(tmp_path, "fruit", onnx_file, PreprocessSpec(resize=(32, 32), color_mode="RGB",
+                                                                  mean=(0.0,) * 3, std=(1.0,) * 3))
+    with pytest.raises(ModelCheckError, match="3 labels; a new version keeps both"):
+        add_pipeline(tmp_path, "fruit", onnx_file, SPEC, labels=["a", "b", "c"])
+    assert read_pipeline(tmp_path, "fruit").versions == (1,)
+
+
 def test_a_broken_onnx_file_is_refused(tmp_path: Path) -> None:
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(b"not a model")

@@ -111,6 +111,11 @@ def _new_version(repository: Path, description: PipelineDescription, model_file:
         raise ModelCheckError(f"{description.name} exists with core {existing.core_model} taking "
                               f"{core.input} → {core.output}; the new model takes {description.core.input} → "
                               f"{description.core.output}. Add it under a new name.")
+    if existing.spec != description.spec or existing.labels != description.label_lines:
+        raise ModelCheckError(f"{description.name} exists with preprocessing {existing.spec} and "
+                              f"{len(existing.labels)} labels; a new version keeps both, but this call asks for "
+                              f"{description.spec} and {len(description.label_lines)} labels. Add it under a "
+                              "new name.")
     staged = _staged(model_file, core.model_filename)
     if control is not None:
         version = publish(control, repository, existing.core_model, source=staged)
