@@ -129,3 +129,22 @@ def test_the_added_steps_run_in_the_python_backend(onnx_file: Path, tmp_path: Pa
     logits = core.execute([InferenceRequest({"input": tensor})])[0].output("scores")
     labels = post.execute([InferenceRequest({"logits": logits})])[0].output("LABELS")
     assert labels.shape == (1, 2) and {label.decode() for label in labels[0]} <= set(FRUITS)
+
+
+def test_cli_builds_the_spec_from_a_preset_or_explicit_options(onnx_file: Path, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from rawvision.cli import main
+
+    labels = tmp_path / "fruit.txt"
+    labels.write_text("\n".join(FRUITS) + "\n", encoding="utf-8")
+    explicit = ["--resize", "32,32", "--mean", "0.5,0.5,0.5", "--std", "0.25,0.25,0.25", "--color-mode", "RGB"]
+    repository = tmp_path / "repo"
+    assert main(["add", "fruit", "--model", str(onnx_file), "--labels", str(labels), "--top-k", "2",
+                 "--repository", str(repository), *explicit]) == 0
+    assert "added fruit: fruit_preprocess → fruit_onnx → fruit_postprocess" in capsys.readouterr().out
+    assert read_pipeline(repository, "fruit").spec == SPEC
+    assert main(["add", "other", "--model", str(onnx_file), "--preset", "imagenet-224", "--resize", "32,32",
+                 "--crop", "32,32", "--repository", str(repository)]) == 0
+    assert read_pipeline(repository, "other").spec.crop == (32, 32)
+    assert main(["add", "bad", "--model", str(onnx_file), "--preset", "mnist", "--repository", str(repository)]) == 1
+    assert "error: bad: the preprocessing produces NCHW [1, 28, 28]" in capsys.readouterr().err
