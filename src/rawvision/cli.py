@@ -14,6 +14,7 @@ from types import FrameType
 from rawvision.export.cli import add_export_parser
 from rawvision.front_cli import add_front_parser
 from rawvision.models_cli import add_models_parser
+from rawvision.pipelines.cli import add_pipeline_parsers
 from rawvision.triton.control import admin_key_from_env
 
 DEFAULT_REPOSITORY = Path("model_repository")
@@ -158,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_export_parser(commands, DEFAULT_REPOSITORY)
     add_front_parser(commands, DEFAULT_REPOSITORY)
+    add_pipeline_parsers(commands, DEFAULT_REPOSITORY)
 
     classify = commands.add_parser("classify", help="send image files (print top-k), or whole folders with "
                                    "--out, to a running server")

@@ -23,34 +23,11 @@ import numpy as np
 
 import rawvision_client
 from rawvision.classify import classify
-from rawvision.imaging import DecodeLimits, encode
-from rawvision.transforms import PreprocessSpec, preprocess
-from rawvision.triton.repository import decode_limits, model_config, preprocess_spec
+from rawvision.imaging import encode
+from rawvision.pipelines.reader import RepositoryPipeline, read_pipeline
+from rawvision.transforms import preprocess
 
 Progress = Callable[[int, int], None]
-
-
-@dataclass(frozen=True)
-class Pipeline:
-    """An ensemble's three steps as the repository declares them."""
-
-    ensemble: str
-    preprocess: str
-    core: str
-    postprocess: str
-    core_input: str
-    core_output: str
-
-
-def read_pipeline(repository: str | Path, ensemble: str) -> Pipeline:
-    """Preprocess → core → postprocess names and the core's tensor names, from the ensemble config."""
-    config = model_config(repository, ensemble)
-    steps = list(config.ensemble_scheduling.step)
-    if config.platform != "ensemble" or len(steps) != 3:
-        raise ValueError(f"{ensemble} is not a three-step preprocess → core → postprocess ensemble")
-    core = model_config(repository, steps[1].model_name)
-    return Pipeline(ensemble, steps[0].model_name, steps[1].model_name, steps[2].model_name,
-                    core.input[0].name, core.output[0].name)
 
 
 @dataclass(frozen=True)
@@ -118,23 +95,8 @@ def through_server(url: str, ensemble: str, payloads: Sequence[bytes], batch: in
     return Run(f"server, {ensemble} ensemble", predicted, seconds, np.array([t for _, t in results]))
 
 
-def _spec_and_limits(repository: str | Path, model: str) -> tuple[PreprocessSpec, DecodeLimits]:
-    return preprocess_spec(repository, model), decode_limits(repository, model)
-
-
-def core_file(repository: str | Path, model: str) -> Path:
-    """The newest version's ``model.pt`` or ``model.onnx`` of a core model."""
-    versions = sorted((p for p in (Path(repository) / model).iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
-    for folder in reversed(versions):
-        for name in ("model.pt", "model.onnx"):
-            if (folder / name).is_file():
-                return folder / name
-    raise FileNotFoundError(f"{model} has no model.pt or model.onnx in a version folder; run `make models`")
-
-
-def core_function(repository: str | Path, model: str) -> Callable[[np.ndarray], np.ndarray]:
-    """The core model's newest version file, opened in this process (TorchScript or ONNX Runtime)."""
-    path = core_file(repository, model)
+def core_function(path: Path) -> Callable[[np.ndarray], np.ndarray]:
+    """A core model file opened in this process (TorchScript or ONNX Runtime)."""
     if path.suffix == ".pt":
         import torch
 
@@ -151,11 +113,11 @@ def core_function(repository: str | Path, model: str) -> Callable[[np.ndarray], 
     return lambda batch: np.asarray(session.run(None, {name: batch})[0])
 
 
-def in_process(repository: str | Path, pipeline: Pipeline, payloads: Sequence[bytes], batch: int = 64) -> Run:
-    """The shared preprocessing on the same bytes, the core model file in process, the shared top-1."""
-    spec, limits = _spec_and_limits(repository, pipeline.preprocess)
-    run = core_function(repository, pipeline.core)
-    labels = tuple(str(i) for i in range(10))
+def in_process(pipeline: RepositoryPipeline, payloads: Sequence[bytes], batch: int = 64) -> Run:
+    """The shared preprocessing on the same bytes, the newest core model file in process, the shared top-1."""
+    spec, limits = pipeline.spec, pipeline.limits
+    run = core_function(pipeline.model_file)
+    labels = pipeline.labels
     start = time.perf_counter()
     predicted, latencies = [], []
     for part in _batches(len(payloads), batch):
@@ -166,11 +128,11 @@ def in_process(repository: str | Path, pipeline: Pipeline, payloads: Sequence[by
     return Run("in process", np.concatenate(predicted), time.perf_counter() - start, np.array(latencies))
 
 
-def seed_json_way(url: str, repository: str | Path, pipeline: Pipeline, payloads: Sequence[bytes],
+def seed_json_way(url: str, pipeline: RepositoryPipeline, payloads: Sequence[bytes],
                   batch: int = 64, progress: Progress | None = None) -> Run:
     """Seed 001's client: preprocess here, POST each batch to the bare core model as JSON floats, in turn."""
-    spec, limits = _spec_and_limits(repository, pipeline.preprocess)
-    endpoint = f"http://{url}/v2/models/{pipeline.core}/infer"
+    spec, limits = pipeline.spec, pipeline.limits
+    endpoint = f"http://{url}/v2/models/{pipeline.core_model}/infer"
     predicted, latencies = [], []
     start = time.perf_counter()
     for part in _batches(len(payloads), batch):
@@ -232,6 +194,6 @@ def evaluate(url: str, repository: str | Path, ensemble: str, images: np.ndarray
     pipeline = read_pipeline(repository, ensemble)
     payloads = encode_all(images, fmt)
     server = through_server(url, ensemble, payloads, batch, concurrency, progress)
-    local = in_process(repository, pipeline, payloads)
-    seed = seed_json_way(url, repository, pipeline, payloads, progress=progress) if seed_way else None
+    local = in_process(pipeline, payloads)
+    seed = seed_json_way(url, pipeline, payloads, progress=progress) if seed_way else None
     return Evaluation(np.asarray(labels, dtype=np.int64), server, local, seed)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from rawvision.errors import InputError
+from rawvision.parameters import parse_known
 
 # Pillow's own bomb guard (a process-wide number, ~179 MP, checked when a file is opened) is replaced by
 # the per-model DecodeLimits.max_pixels that open_image checks on the header before decoding, so every
@@ -46,16 +47,10 @@ class DecodeLimits:
             raise ValueError("at least one image format must be accepted")
 
     @classmethod
-    def from_parameters(cls, params: Mapping[str, str]) -> DecodeLimits:
+    def from_parameters(cls, params: Mapping[str, str], model: str = "decoding") -> DecodeLimits:
         """Read ``max_bytes``, ``max_pixels``, ``max_aspect_ratio`` and ``formats`` (comma separated)."""
-        default = cls()
-        formats = params.get("formats")
-        return cls(
-            max_bytes=int(params.get("max_bytes", default.max_bytes)),
-            max_pixels=int(params.get("max_pixels", default.max_pixels)),
-            max_aspect_ratio=float(params.get("max_aspect_ratio", default.max_aspect_ratio)),
-            formats=tuple(f.strip().upper() for f in formats.split(",")) if formats else default.formats,
-        )
+        limits = parse_known(cls, params, model)
+        return replace(limits, formats=tuple(f.upper() for f in limits.formats))
 
 
 DEFAULT_LIMITS = DecodeLimits()

@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from rawvision.imaging import COLOR_MODES, DEFAULT_LIMITS, ColorMode, DecodeLimits, DraftSize, decode
+from rawvision.parameters import parse_known
 
 Interpolation = Literal["nearest", "bilinear", "bicubic"]
 Layout = Literal["NCHW", "NHWC"]
@@ -124,32 +125,9 @@ class PreprocessSpec:
         return params
 
     @classmethod
-    def from_parameters(cls, params: Mapping[str, str]) -> PreprocessSpec:
-        """Build a spec from Triton model-config parameters, as written by :meth:`to_parameters`."""
-        def floats(key: str) -> tuple[float, ...]:
-            return tuple(float(v) for v in params[key].split(","))
-
-        def size(value: str) -> tuple[int, int]:
-            parts = tuple(int(v) for v in value.split(","))
-            if len(parts) != 2:
-                raise ValueError(f"expected 'height,width', got {value!r}")
-            return (parts[0], parts[1])
-
-        missing = {"resize", "mean", "std", "color_mode"} - set(params)
-        if missing:
-            raise ValueError(f"preprocessing parameters {sorted(missing)} are missing")
-        resize = params["resize"]
-        return cls(
-            resize=int(resize) if "," not in resize else size(resize),
-            crop=size(params["crop"]) if params.get("crop") else None,
-            mean=floats("mean"),
-            std=floats("std"),
-            scale=float(params.get("scale", 1.0 / 255.0)),
-            color_mode=cast(ColorMode, params["color_mode"]),
-            interpolation=cast(Interpolation, params.get("interpolation", "bilinear")),
-            layout=cast(Layout, params.get("layout", "NCHW")),
-            jpeg_draft=params.get("jpeg_draft", "false").strip().lower() == "true",
-        )
+    def from_parameters(cls, params: Mapping[str, str], model: str = "preprocessing") -> PreprocessSpec:
+        """Build a spec from Triton model-config parameters (other keys of the same config are ignored)."""
+        return parse_known(cls, params, model)
 
 
 def resized_size(width: int, height: int, resize: tuple[int, int] | int) -> tuple[int, int]:

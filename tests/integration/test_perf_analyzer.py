@@ -13,8 +13,8 @@ from rawvision.perf.analyzer import (
     perf_analyzer_command,
     run_perf_analyzer,
 )
-from rawvision.perf.baseline import Pipeline
 from rawvision.perf.run import bench_images
+from rawvision.pipelines.reader import read_pipeline
 from rawvision.triton.server import ServerOptions
 
 pytestmark = pytest.mark.integration
@@ -35,7 +35,7 @@ def test_perf_analyzer_runs_on_real_images(server: ServerOptions, repository: Pa
             pytest.skip(f"glibc {libc} and no {SHIM} to run perf_analyzer with")
         prefix = str(SHIM)
     command = perf_analyzer_command(binary, prefix)
-    images, _ = bench_images(Pipeline.from_repository(repository, "mnist"))
+    images, _ = bench_images(read_pipeline(repository, "mnist"))
     points = run_perf_analyzer(command, "mnist", server.http_url, images, tmp_path, [1], interval_ms=1000)
     assert len(points) == 1 and points[0].concurrency == 1
     assert points[0].throughput > 0 and points[0].p99_ms >= points[0].p50_ms > 0

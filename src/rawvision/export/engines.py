@@ -21,7 +21,7 @@ import torch
 from google.protobuf import text_format
 from torch import nn
 
-from rawvision.triton.repository import ModelConfig
+from rawvision.triton.repository import ModelConfig, write_version
 
 LOGGER = logging.getLogger(__name__)
 
@@ -41,6 +41,7 @@ class CoreModel:
     output_dims: tuple[int, ...]
     max_batch_size: int
     label_file: Path | None = None
+    input_format: int = 0  # ModelInput.Format of the image input (FORMAT_NCHW for imagenet_onnx)
 
 
 def core_config(model: CoreModel, platform: str, default_model_filename: str) -> Any:
@@ -49,6 +50,7 @@ def core_config(model: CoreModel, platform: str, default_model_filename: str) ->
                          default_model_filename=default_model_filename)
     tensor = config.input.add(name=model.input_name, dims=list(model.input_dims))
     tensor.data_type = model_config_type("TYPE_FP32")
+    tensor.format = model.input_format
     output = config.output.add(name=model.output_name, dims=list(model.output_dims))
     output.data_type = model_config_type("TYPE_FP32")
     if model.label_file is not None:
@@ -68,15 +70,8 @@ def model_config_type(name: str) -> int:
 def write_model(repository: str | Path, model: CoreModel, version: int, filename: str, data: bytes,
                 config: Any) -> Path:
     """Write the model file (atomically), its ``config.pbtxt`` and label file; return the model file."""
-    if version < 1:
-        raise ValueError(f"model versions start at 1, got {version}")
     model_dir = Path(repository) / model.name
-    folder = model_dir / str(version)
-    folder.mkdir(parents=True, exist_ok=True)
-    partial = folder / f".{filename}.partial"
-    partial.write_bytes(data)
-    target = folder / filename
-    partial.replace(target)
+    target = write_version(model_dir, version, filename, data, runner=False)
     (model_dir / "config.pbtxt").write_text(text_format.MessageToString(config), encoding="utf-8")
     if model.label_file is not None:
         shutil.copyfile(model.label_file, model_dir / model.label_file.name)

@@ -152,7 +152,7 @@ def core_model(repository: str | Path, name: str) -> CoreModel:
     return CoreModel(name=name, input_name=tensor_in.name, input_dims=tuple(tensor_in.dims),
                      output_name=tensor_out.name, output_dims=tuple(tensor_out.dims),
                      max_batch_size=onnx_config.max_batch_size,
-                     label_file=repository / CORE_MODEL / tensor_out.label_filename)
+                     label_file=repository / CORE_MODEL / tensor_out.label_filename, input_format=tensor_in.format)
 
 
 def export_imagenet_torchscript(repository: str | Path, out: str | Path, version: int = 1) -> ExportReport:

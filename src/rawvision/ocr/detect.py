@@ -15,6 +15,8 @@ import cv2
 import numpy as np
 import pyclipper
 
+from rawvision.parameters import parse_known
+
 LimitType = Literal["min", "max"]
 
 
@@ -58,34 +60,9 @@ class DetectSpec:
                              f"{self.thresh}, {self.box_thresh}, {self.unclip_ratio}")
 
     @classmethod
-    def from_parameters(cls, params: Mapping[str, str]) -> DetectSpec:
+    def from_parameters(cls, params: Mapping[str, str], model: str = "detection") -> DetectSpec:
         """Read the fields from config parameters (strings); missing ones keep their defaults."""
-        d = cls()
-
-        def triple(key: str, default: tuple[float, float, float]) -> tuple[float, float, float]:
-            if key not in params:
-                return default
-            values = [float(v) for v in params[key].split(",")]
-            if len(values) != 3:
-                raise ValueError(f"{key} needs 3 comma-separated values, got {params[key]!r}")
-            return values[0], values[1], values[2]
-
-        limit_type: LimitType = "max" if params.get("limit_type", d.limit_type) == "max" else "min"
-        if params.get("limit_type", d.limit_type) not in ("min", "max"):
-            raise ValueError(f"limit_type must be 'min' or 'max', got {params['limit_type']!r}")
-        return cls(
-            limit_side_len=int(params.get("limit_side_len", d.limit_side_len)),
-            limit_type=limit_type,
-            max_side_len=int(params.get("max_side_len", d.max_side_len)),
-            mean=triple("mean", d.mean),
-            std=triple("std", d.std),
-            thresh=float(params.get("thresh", d.thresh)),
-            box_thresh=float(params.get("box_thresh", d.box_thresh)),
-            unclip_ratio=float(params.get("unclip_ratio", d.unclip_ratio)),
-            max_candidates=int(params.get("max_candidates", d.max_candidates)),
-            min_size=int(params.get("min_size", d.min_size)),
-            dilate=params.get("dilate", "true").lower() == "true",
-        )
+        return parse_known(cls, params, model)
 
 
 def detection_size(height: int, width: int, spec: DetectSpec) -> tuple[int, int]:

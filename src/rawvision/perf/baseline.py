@@ -17,49 +17,26 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from rawvision.classify import classify, load_labels
-from rawvision.imaging import DecodeLimits
-from rawvision.transforms import PreprocessSpec, preprocess
-from rawvision.triton.repository import config_parameters, decode_limits, model_config, preprocess_spec
+from rawvision.classify import classify
+from rawvision.pipelines.reader import RepositoryPipeline, read_pipeline
+from rawvision.transforms import preprocess
 
 
-@dataclass(frozen=True)
-class Pipeline:
-    """The three steps of an ensemble, read from the repository."""
+def onnx_pipeline(repository: str | Path, ensemble: str) -> RepositoryPipeline:
+    """Read ``ensemble``; ``ValueError`` unless it is preprocess → ONNX core → postprocess."""
+    pipeline = read_pipeline(repository, ensemble)
+    if pipeline.description.core.format != "onnx":
+        raise ValueError(f"{pipeline.core_model} is not ONNX (only ONNX cores have a baseline)")
+    if not pipeline.versions:
+        raise ValueError(f"{pipeline.core_model} has no version folder; run `make models`")
+    return pipeline
 
-    ensemble: str
-    preprocess_model: str
-    core_model: str
-    postprocess_model: str
-    spec: PreprocessSpec
-    limits: DecodeLimits
-    onnx_path: Path
-    labels: tuple[str, ...]
-    top_k: int
 
-    @classmethod
-    def from_repository(cls, repository: str | Path, ensemble: str) -> Pipeline:
-        """Read ``ensemble``'s steps; raises ``ValueError`` unless it is preprocess → ONNX → postprocess."""
-        repository = Path(repository)
-        steps = [step.model_name for step in model_config(repository, ensemble).ensemble_scheduling.step]
-        if len(steps) != 3:
-            raise ValueError(f"expected 3 steps (preprocess, core, postprocess), got {steps}")
-        pre, core, post = steps
-        versions = sorted((p for p in (repository / core).iterdir() if (p / "model.onnx").is_file()),
-                          key=lambda p: int(p.name))
-        if not versions:
-            raise ValueError(f"{core} has no model.onnx (only ONNX cores have a baseline)")
-        post_params = config_parameters(model_config(repository, post))
-        return cls(ensemble, pre, core, post, preprocess_spec(repository, pre),
-                   decode_limits(repository, pre), versions[-1] / "model.onnx",
-                   load_labels(repository / post / post_params.get("label_filename", "labels.txt")),
-                   int(post_params.get("top_k", "5")))
-
-    def session(self, threads: int) -> ort.InferenceSession:
-        """An ONNX Runtime session with ``threads`` intra-op threads."""
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        return ort.InferenceSession(str(self.onnx_path), options, providers=["CPUExecutionProvider"])
+def onnx_session(pipeline: RepositoryPipeline, threads: int) -> ort.InferenceSession:
+    """An ONNX Runtime session on the newest core file with ``threads`` intra-op threads."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    return ort.InferenceSession(str(pipeline.model_file), options, providers=["CPUExecutionProvider"])
 
 
 @dataclass(frozen=True)
@@ -72,12 +49,12 @@ class BaselinePoint:
     cpu_ms_per_image: float | None = None  # CPU time (all threads) per image: what bounds throughput on 2 cores
 
 
-def in_process(pipeline: Pipeline, images: Sequence[bytes], threads: Sequence[int] = (1, 2),
+def in_process(pipeline: RepositoryPipeline, images: Sequence[bytes], threads: Sequence[int] = (1, 2),
                batches: Sequence[int] = (1, 4, 8), seconds: float = 5.0) -> list[BaselinePoint]:
     """Run the whole pipeline in this process for ``seconds`` per setting; one point per setting."""
     points = []
     for count in threads:
-        session = pipeline.session(count)
+        session = onnx_session(pipeline, count)
         input_name = session.get_inputs()[0].name
         output_name = session.get_outputs()[0].name
         for batch in batches:
@@ -95,7 +72,7 @@ def in_process(pipeline: Pipeline, images: Sequence[bytes], threads: Sequence[in
     return points
 
 
-def two_call(pipeline: Pipeline, url: str, images: Sequence[bytes], concurrency: int,
+def two_call(pipeline: RepositoryPipeline, url: str, images: Sequence[bytes], concurrency: int,
              seconds: float = 10.0) -> BaselinePoint:
     """``concurrency`` client threads doing preprocess call → core call → local postprocessing."""
     import tritonclient.http as httpclient

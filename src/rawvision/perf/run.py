@@ -14,8 +14,9 @@ import numpy as np
 from PIL import Image
 
 from rawvision.perf.analyzer import perf_analyzer_command, run_perf_analyzer
-from rawvision.perf.baseline import Pipeline, in_process, two_call
+from rawvision.perf.baseline import in_process, onnx_pipeline, two_call
 from rawvision.perf.report import EnsembleResult, markdown, plot
+from rawvision.pipelines.reader import RepositoryPipeline
 from rawvision.triton.repository import ensemble_names
 from rawvision.triton.server import EmbeddedServer, ServerOptions, free_ports
 
@@ -33,7 +34,7 @@ def _encode(image: Image.Image, fmt: str) -> bytes:
     return buffer.getvalue()
 
 
-def bench_images(pipeline: Pipeline) -> tuple[list[bytes], str]:
+def bench_images(pipeline: RepositoryPipeline) -> tuple[list[bytes], str]:
     """Real images of varied sizes fit for the ensemble: digits for small grey inputs, else photos."""
     height, width = pipeline.spec.image_size
     if max(height, width) <= 64:
@@ -106,7 +107,7 @@ def run_bench(repository: Path, out: Path, ensembles: Sequence[str] | None = Non
     skipped = []
     for name in names:
         try:
-            pipeline = Pipeline.from_repository(repository, name)
+            pipeline = onnx_pipeline(repository, name)
         except ValueError as exc:  # e.g. a TorchScript core or a detector + recogniser pipeline
             LOGGER.warning("not benchmarked: %s: %s", name, exc)
             skipped.append(f"{name}: {exc}")

@@ -39,7 +39,7 @@ from typing import Any
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
-from rawvision.triton.repository import model_config, write_version
+from rawvision.triton.repository import model_config, next_version, write_version
 
 LOGGER = logging.getLogger(__name__)
 
@@ -138,12 +138,6 @@ class ModelControl:
             self._client.unload_model(name, headers=self.headers, unload_dependents=unload_dependents)
         except InferenceServerException as exc:
             raise ControlError(f"unloading {name} failed: {exc.message()}") from exc
-
-
-def next_version(model_dir: Path) -> int:
-    """One more than the highest numbered version folder of ``model_dir`` (1 when there is none)."""
-    numbers = [int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit()]
-    return max(numbers, default=0) + 1
 
 
 def declares_version_output(repository: Path, name: str) -> bool:

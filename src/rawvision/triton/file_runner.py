@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from rawvision.triton.adapters import Arrays, ModelArgs, execute_batched, input_array
+from rawvision.triton.parameters import RunnerParameters, parse_parameters
 
 _INDEXED = re.compile(r"^.+__(\d+)$")
 
@@ -39,26 +40,25 @@ def tensor_order(names: list[str]) -> list[str]:
 class ModelFileRunner(ABC):
     """A Python-backend model that runs ``<version>/<file>`` over whole dynamic batches.
 
-    Subclasses set ``filename_parameter`` and ``default_filename`` and implement :meth:`load`
+    Subclasses set ``parameters_class`` (their typed config parameters) and implement :meth:`load`
     and :meth:`run`. Thread count comes from the ``intra_op_threads`` parameter (0 = library default).
     """
 
-    filename_parameter = "model_filename"
-    default_filename = "model"
+    parameters_class: type[RunnerParameters] = RunnerParameters
 
     def initialize(self, args: dict[str, str]) -> None:
         """Open the model file once; raise here if it is missing or disagrees with the config."""
         model = ModelArgs(args)
         self.name = model.name
-        self.parameters = model.parameters
+        self.parameters = parse_parameters(self.parameters_class, model.parameters, model.name)
         self.timeout = model.execute_timeout
-        threads = int(model.parameters.get("intra_op_threads", "0"))
+        threads = self.parameters.intra_op_threads
         if threads < 0:
             raise ValueError(f"{model.name}: intra_op_threads must be >= 0, got {threads}")
         self.inputs = model.input_names
         self.outputs = model.output_names
         self.dtypes = {name: model.output_dtype(name) for name in self.outputs}
-        path = model.version_file(model.parameters.get(self.filename_parameter, self.default_filename))
+        path = model.version_file(self.parameters.model_filename)
         if not path.is_file():
             raise FileNotFoundError(f"{model.name}: no model file {path}; run the export first")
         self.load(path, threads)

@@ -19,12 +19,11 @@ import numpy as np
 import triton_python_backend_utils as pb_utils
 
 from rawvision.errors import DependencyError, InputError
-from rawvision.imaging import DecodeLimits
 from rawvision.ocr.crop import RecognizeSpec
 from rawvision.ocr.ctc import load_characters
-from rawvision.ocr.detect import DetectSpec
 from rawvision.ocr.pipeline import EMPTY, OcrResult, crops_for, keep_confident, prepare, recognize_crops
 from rawvision.triton.adapters import Arrays, ModelArgs, execute_batched, input_array
+from rawvision.triton.parameters import OcrLinesParameters, OcrPreprocessParameters, parse_parameters
 
 
 class OcrPreprocess:
@@ -34,8 +33,9 @@ class OcrPreprocess:
         """Read the detection spec and decode limits from the config parameters."""
         model = ModelArgs(args)
         self.timeout = model.execute_timeout
-        self.spec = DetectSpec.from_parameters(model.parameters)
-        self.limits = DecodeLimits.from_parameters(model.parameters)
+        parameters = parse_parameters(OcrPreprocessParameters, model.parameters, model.name)
+        self.spec = parameters.detect()
+        self.limits = parameters.limits()
         (self.input_name,) = model.input_names
 
     def execute(self, requests: list[Any]) -> list[Any]:
@@ -64,16 +64,15 @@ class OcrLines:
     def initialize(self, args: dict[str, str]) -> None:
         """Read specs, the recogniser's name and batch size, and the character dictionary."""
         model = ModelArgs(args)
-        params = model.parameters
+        params = parse_parameters(OcrLinesParameters, model.parameters, model.name)
         self.timeout = model.execute_timeout
-        self.detect = DetectSpec.from_parameters(params)
-        self.recognize = RecognizeSpec(height=int(params.get("recognition_height", "48")),
-                                       min_width=int(params.get("recognition_min_width", "320")))
-        self.recognizer = params.get("recognizer", "ocr_recognize")
-        self.recognizer_version = int(params.get("recognizer_version", "-1"))
-        self.batch_size = int(params.get("recognition_batch_size", "8"))
-        self.min_score = float(params.get("min_score", "0.5"))
-        self.characters = load_characters(model.model_dir / params.get("dictionary_filename", "characters.txt"))
+        self.detect = params.detect()
+        self.recognize = RecognizeSpec(height=params.recognition_height, min_width=params.recognition_min_width)
+        self.recognizer = params.recognizer
+        self.recognizer_version = params.recognizer_version
+        self.batch_size = params.recognition_batch_size
+        self.min_score = params.min_score
+        self.characters = load_characters(model.model_dir / params.dictionary_filename)
 
     def execute(self, requests: list[Any]) -> list[Any]:
         """Each request alone (see the module docstring)."""

@@ -7,19 +7,20 @@ NVIDIA's container; both read the same ``<version>/model.onnx`` (see :mod:`rawvi
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import onnxruntime as ort
 
 from rawvision.triton.adapters import Arrays
 from rawvision.triton.file_runner import ModelFileRunner
+from rawvision.triton.parameters import OnnxRunnerParameters
 
 
 class TritonPythonModel(ModelFileRunner):
     """Run ``<version>/<onnx_filename>`` with ONNX Runtime on the CPU over whole dynamic batches."""
 
-    filename_parameter = "onnx_filename"
-    default_filename = "model.onnx"
+    parameters_class = OnnxRunnerParameters
 
     def load(self, path: Path, threads: int) -> None:
         """Open the session once and check that its inputs are the config's."""
@@ -27,7 +28,7 @@ class TritonPythonModel(ModelFileRunner):
         options.intra_op_num_threads = threads
         # Models whose inputs change shape per request (OCR) set cpu_mem_arena "false": ONNX Runtime's
         # arena and memory patterns are planned per shape and would keep growing with every new size.
-        if self.parameters.get("cpu_mem_arena", "true").lower() == "false":
+        if not cast(OnnxRunnerParameters, self.parameters).cpu_mem_arena:
             options.enable_cpu_mem_arena = False
             options.enable_mem_pattern = False
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

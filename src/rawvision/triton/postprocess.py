@@ -6,6 +6,7 @@ from typing import Any
 
 from rawvision.classify import classify, load_labels
 from rawvision.triton.adapters import Arrays, ModelArgs, execute_batched, input_array
+from rawvision.triton.parameters import PostprocessParameters, parse_parameters
 
 
 class TritonPythonModel:
@@ -15,9 +16,10 @@ class TritonPythonModel:
         """Read ``top_k``, ``label_filename`` (beside config.pbtxt) and ``apply_softmax``."""
         model = ModelArgs(args)
         self.timeout = model.execute_timeout
-        self.k = int(model.parameters.get("top_k", "5"))
-        self.labels = load_labels(model.model_dir / model.parameters.get("label_filename", "labels.txt"))
-        self.apply_softmax = model.parameters.get("apply_softmax", "true").lower() == "true"
+        parameters = parse_parameters(PostprocessParameters, model.parameters, model.name)
+        self.k = parameters.top_k
+        self.labels = load_labels(model.model_dir / parameters.label_filename)
+        self.apply_softmax = parameters.apply_softmax
         (self.input_name,) = model.input_names
         self.outputs = model.output_names
         if sorted(self.outputs) != ["CLASS_IDS", "LABELS", "SCORES"]:

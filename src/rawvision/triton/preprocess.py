@@ -7,9 +7,9 @@ from typing import Any
 import numpy as np
 
 from rawvision.errors import InputError
-from rawvision.imaging import DecodeLimits
-from rawvision.transforms import PreprocessSpec, load_image, normalize
+from rawvision.transforms import load_image, normalize
 from rawvision.triton.adapters import Arrays, ModelArgs, execute_batched, input_array
+from rawvision.triton.parameters import PreprocessParameters, parse_parameters
 
 
 class TritonPythonModel:
@@ -19,8 +19,9 @@ class TritonPythonModel:
         """Read the spec and limits from the config parameters; fail here if they are inconsistent."""
         model = ModelArgs(args)
         self.timeout = model.execute_timeout
-        self.spec = PreprocessSpec.from_parameters(model.parameters)
-        self.limits = DecodeLimits.from_parameters(model.parameters)
+        parameters = parse_parameters(PreprocessParameters, model.parameters, model.name)
+        self.spec = parameters.spec()
+        self.limits = parameters.limits()
         (self.input_name,) = model.input_names
         (self.output_name,) = model.output_names
         dims = tuple(int(d) for d in model.config["output"][0]["dims"])

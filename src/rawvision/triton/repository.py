@@ -42,12 +42,12 @@ def json_parameters(config: Mapping[str, Any]) -> dict[str, str]:
 
 def preprocess_spec(repository: str | Path, model: str) -> PreprocessSpec:
     """The preprocessing spec stored in a preprocessing model's config parameters."""
-    return PreprocessSpec.from_parameters(config_parameters(model_config(repository, model)))
+    return PreprocessSpec.from_parameters(config_parameters(model_config(repository, model)), model)
 
 
 def decode_limits(repository: str | Path, model: str) -> DecodeLimits:
     """The decode limits stored in a preprocessing model's config parameters (library defaults otherwise)."""
-    return DecodeLimits.from_parameters(config_parameters(model_config(repository, model)))
+    return DecodeLimits.from_parameters(config_parameters(model_config(repository, model)), model)
 
 
 def model_names(repository: str | Path) -> list[str]:
@@ -61,6 +61,19 @@ def ensemble_names(repository: str | Path) -> list[str]:
             if model_config(repository, name).platform == "ensemble"]
 
 
+def versions(model_dir: str | Path) -> list[int]:
+    """The numbered version folders of a model, ascending (the one scan of version folders)."""
+    folder = Path(model_dir)
+    if not folder.is_dir():
+        return []
+    return sorted(int(p.name) for p in folder.iterdir() if p.is_dir() and p.name.isdigit())
+
+
+def next_version(model_dir: str | Path) -> int:
+    """One more than the highest numbered version folder of ``model_dir`` (1 when there is none)."""
+    return max(versions(model_dir), default=0) + 1
+
+
 # The embedded server's Python backend loads this file from the version folder (``configs/embedded.pbtxt``
 # names it as ``default_model_filename``); NVIDIA's container ignores it and reads the model file.
 RUNNER_FILENAME = "embedded_runner.py"
@@ -70,15 +83,17 @@ _RUNNERS = {
 }
 
 
-def write_version(model_dir: str | Path, version: int, filename: str, data: bytes) -> Path:
-    """Write ``<model_dir>/<version>/<filename>`` and the embedded server's runner shim beside it.
+def write_version(model_dir: str | Path, version: int, filename: str, data: bytes, runner: bool = True) -> Path:
+    """Write ``<model_dir>/<version>/<filename>`` and (``runner``) the embedded server's runner shim beside it.
 
-    The file is written under a temporary name and renamed, so a polling server never sees half a model.
+    The one writer of model versions. The file is written under a temporary name and renamed, so a
+    polling server never sees half a model. Engines the embedded server cannot run (TensorRT) pass
+    ``runner=False``.
     """
     if version < 1:
         raise ValueError(f"model versions start at 1, got {version}")
     suffix = Path(filename).suffix
-    if suffix not in _RUNNERS:
+    if runner and suffix not in _RUNNERS:
         raise ValueError(f"no embedded runner for {filename!r}; expected one of {sorted(_RUNNERS)}")
     folder = Path(model_dir) / str(version)
     folder.mkdir(parents=True, exist_ok=True)
@@ -86,6 +101,7 @@ def write_version(model_dir: str | Path, version: int, filename: str, data: byte
     partial = folder / f".{filename}.partial"
     partial.write_bytes(data)
     partial.replace(target)
-    shim = f'"""Embedded-server runner for {filename}."""\n\nfrom {_RUNNERS[suffix]} import TritonPythonModel\n\n'
-    (folder / RUNNER_FILENAME).write_text(shim + '__all__ = ["TritonPythonModel"]\n', encoding="utf-8")
+    if runner:
+        shim = f'"""Embedded-server runner for {filename}."""\n\nfrom {_RUNNERS[suffix]} import TritonPythonModel\n\n'
+        (folder / RUNNER_FILENAME).write_text(shim + '__all__ = ["TritonPythonModel"]\n', encoding="utf-8")
     return target

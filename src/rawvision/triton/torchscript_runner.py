@@ -14,13 +14,13 @@ import torch
 
 from rawvision.triton.adapters import Arrays
 from rawvision.triton.file_runner import ModelFileRunner, tensor_order
+from rawvision.triton.parameters import TorchScriptRunnerParameters
 
 
 class TritonPythonModel(ModelFileRunner):
     """Run ``<version>/<torchscript_filename>`` with ``torch.jit.load`` on the CPU over whole batches."""
 
-    filename_parameter = "torchscript_filename"
-    default_filename = "model.pt"
+    parameters_class = TorchScriptRunnerParameters
 
     def load(self, path: Path, threads: int) -> None:
         """Load the scripted module once, in eval mode, with ``threads`` intra-op threads."""

@@ -1,0 +1,166 @@
+"""The one reader of "a classifier pipeline in a repository": its description, steps, versions and file.
+
+``evaluate``, ``bench``, the soak, ``models publish`` and ``add`` read a pipeline through
+:func:`read_pipeline` instead of each walking the configs and version folders themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+from tritonclient.grpc import model_config_pb2
+
+from rawvision.classify import load_labels
+from rawvision.imaging import DecodeLimits
+from rawvision.pipelines.description import (
+    CLASSIFIER_OUTPUTS,
+    LOGITS,
+    MODEL_FILENAMES,
+    CoreFormat,
+    CoreSpec,
+    PipelineDescription,
+    StepNames,
+    Tensor,
+)
+from rawvision.pipelines.tuning import InstanceKind, PipelineServing, StepServing
+from rawvision.transforms import PreprocessSpec
+from rawvision.triton.parameters import PostprocessParameters, PreprocessParameters, parse_parameters
+from rawvision.triton.repository import EMBEDDED_CONFIG_NAME, config_parameters, model_config, versions
+
+_FORMATS: dict[str, CoreFormat] = {"onnxruntime": "onnx", "pytorch_libtorch": "torchscript"}
+
+
+@dataclass(frozen=True)
+class RepositoryPipeline:
+    """A pipeline as a repository holds it: the description plus where its pieces are."""
+
+    repository: Path
+    description: PipelineDescription
+    versions: tuple[int, ...]
+
+    @property
+    def ensemble(self) -> str:
+        """The ensemble's model name."""
+        return self.description.name
+
+    @property
+    def preprocess_model(self) -> str:
+        """The preprocessing step's model name."""
+        return self.description.steps.preprocess
+
+    @property
+    def core_model(self) -> str:
+        """The core model's name."""
+        return self.description.steps.core
+
+    @property
+    def postprocess_model(self) -> str:
+        """The postprocessing step's model name."""
+        return self.description.steps.postprocess
+
+    @property
+    def spec(self) -> PreprocessSpec:
+        """The preprocessing spec."""
+        return self.description.spec
+
+    @property
+    def limits(self) -> DecodeLimits:
+        """The decode limits."""
+        return self.description.limits
+
+    @property
+    def core_input(self) -> str:
+        """The core model's input tensor name."""
+        return self.description.core.input.name
+
+    @property
+    def core_output(self) -> str:
+        """The core model's logits tensor name."""
+        return self.description.core.output.name
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The class names in index order (the class index itself when the pipeline has none)."""
+        return self.description.label_lines
+
+    @property
+    def top_k(self) -> int:
+        """How many classes the pipeline answers with."""
+        return self.description.top_k
+
+    @property
+    def newest_version(self) -> int:
+        """The highest version folder of the core model."""
+        if not self.versions:
+            raise FileNotFoundError(f"{self.core_model} has no version folder; run `make models`")
+        return self.versions[-1]
+
+    @property
+    def model_file(self) -> Path:
+        """The newest version's model file (``model.onnx`` or ``model.pt``)."""
+        path = self.repository / self.core_model / str(self.newest_version) / self.description.core.model_filename
+        if not path.is_file():
+            raise FileNotFoundError(f"{self.core_model} has no {path.name} in {path.parent}; run `make models`")
+        return path
+
+
+def _tensor(config_tensor: Any) -> Tensor:
+    return Tensor(config_tensor.name, tuple(int(d) for d in config_tensor.dims),
+                  model_config_pb2.DataType.Name(config_tensor.data_type))
+
+
+def _serving(config: Any, intra_op_threads: int | None = None) -> StepServing:
+    group = config.instance_group[0] if config.instance_group else None
+    kind = model_config_pb2.ModelInstanceGroup.Kind.Name(group.kind) if group else "KIND_AUTO"
+    return StepServing(config.max_batch_size, config.dynamic_batching.max_queue_delay_microseconds,
+                       instances=group.count if group else 1, kind=cast(InstanceKind, kind),
+                       preferred_batch_sizes=tuple(config.dynamic_batching.preferred_batch_size),
+                       intra_op_threads=intra_op_threads)
+
+
+def _core(config: Any, step: Any) -> CoreSpec:
+    engine = config.backend or config.platform
+    if engine not in _FORMATS:
+        raise ValueError(f"{config.name}: core engine {engine!r} is not one of {sorted(_FORMATS)}")
+    logits_name = next((key for key, value in step.output_map.items() if value == LOGITS), None)
+    outputs = {o.name: o for o in config.output}
+    if logits_name not in outputs:
+        raise ValueError(f"{config.name}: no output is mapped to {LOGITS!r} in the ensemble")
+    extras = tuple(_tensor(o) for o in config.output if o.name != logits_name)
+    return CoreSpec(_FORMATS[engine], _tensor(config.input[0]), _tensor(outputs[logits_name]), extras,
+                    outputs[logits_name].label_filename or None)
+
+
+def _steps(repository: Path, ensemble: str) -> tuple[Any, list[Any]]:
+    config = model_config(repository, ensemble)
+    steps = list(config.ensemble_scheduling.step)
+    if (config.platform != "ensemble" or len(steps) != 3
+            or not set(CLASSIFIER_OUTPUTS) <= set(steps[-1].output_map)):
+        raise ValueError(f"{ensemble} is not a three-step preprocess → core → postprocess ensemble")
+    return config, steps
+
+
+def read_pipeline(repository: str | Path, ensemble: str) -> RepositoryPipeline:
+    """Read the classifier pipeline ``ensemble``; ``ValueError`` if it is not preprocess → core → postprocess."""
+    repository = Path(repository)
+    config, (pre_step, core_step, post_step) = _steps(repository, ensemble)
+    names = StepNames(pre_step.model_name, core_step.model_name, post_step.model_name)
+    pre_config, post_config = model_config(repository, names.preprocess), model_config(repository, names.postprocess)
+    core_config = model_config(repository, names.core)
+    pre = parse_parameters(PreprocessParameters, config_parameters(pre_config), names.preprocess)
+    post = parse_parameters(PostprocessParameters, config_parameters(post_config), names.postprocess)
+    labels = load_labels(repository / names.postprocess / post.label_filename)
+    embedded = config_parameters(model_config(repository, names.core, EMBEDDED_CONFIG_NAME))
+    threads = int(embedded["intra_op_threads"]) if "intra_op_threads" in embedded else None
+    serving = PipelineServing(config.max_batch_size, _serving(pre_config), _serving(core_config, threads),
+                              _serving(post_config))
+    indices = tuple(str(i) for i in range(len(labels)))
+    description = PipelineDescription(ensemble, pre.spec(), _core(core_config, core_step), names, pre.limits(),
+                                      None if labels == indices else labels, post.top_k, serving)
+    core_versions = versions(repository / names.core)
+    return RepositoryPipeline(repository, description, tuple(core_versions))
+
+
+__all__ = ["MODEL_FILENAMES", "RepositoryPipeline", "read_pipeline"]

@@ -1,0 +1,78 @@
+"""Instance and batching settings of each pipeline step: the one place their numbers live.
+
+Each built-in pipeline has its row; a pipeline added with ``rawvision add`` gets :data:`DEFAULT_SERVING`,
+the settings tuned for photos on a 2-core CPU (docs/perf.md): two decoding processes, and the core on
+one intra-op thread so the decoders keep the other core.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+InstanceKind = Literal["KIND_CPU", "KIND_AUTO"]
+
+
+@dataclass(frozen=True)
+class StepServing:
+    """How Triton runs one step: instances, dynamic batching and (runners only) intra-op threads.
+
+    ``KIND_AUTO`` leaves the kind out of the config, so Triton picks the GPU where there is one.
+    """
+
+    max_batch_size: int
+    max_queue_delay_us: int
+    instances: int = 1
+    kind: InstanceKind = "KIND_CPU"
+    preferred_batch_sizes: tuple[int, ...] = ()
+    intra_op_threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_batch_size < 1 or self.instances < 1 or self.max_queue_delay_us < 0:
+            raise ValueError(f"serving settings must be positive: {self}")
+        if any(size > self.max_batch_size for size in self.preferred_batch_sizes):
+            raise ValueError(f"preferred batch sizes {self.preferred_batch_sizes} exceed {self.max_batch_size}")
+
+
+@dataclass(frozen=True)
+class PipelineServing:
+    """The settings of the four models of one pipeline."""
+
+    ensemble_max_batch_size: int
+    preprocess: StepServing
+    core: StepServing
+    postprocess: StepServing
+
+
+def _small(delay_us: int) -> PipelineServing:
+    """Digit-sized images: one decoder, one runner thread."""
+    return PipelineServing(
+        ensemble_max_batch_size=32,
+        preprocess=StepServing(max_batch_size=32, max_queue_delay_us=delay_us),
+        core=StepServing(max_batch_size=64, max_queue_delay_us=delay_us, intra_op_threads=1),
+        postprocess=StepServing(max_batch_size=64, max_queue_delay_us=delay_us),
+    )
+
+
+PHOTOS = PipelineServing(
+    ensemble_max_batch_size=16,
+    preprocess=StepServing(max_batch_size=16, max_queue_delay_us=2000, instances=2),
+    core=StepServing(max_batch_size=16, max_queue_delay_us=2000, kind="KIND_AUTO", intra_op_threads=1),
+    postprocess=StepServing(max_batch_size=16, max_queue_delay_us=2000),
+)
+"""Photos (imagenet): two decoders, the core on one thread (``rawvision bench`` on 2 cores)."""
+
+SMALL_IMAGES = _small(1000)
+"""28×28 digits and clothes (mnist, fashion_mnist)."""
+
+DEFAULT_SERVING = PHOTOS
+
+BUILTIN_SERVING: dict[str, PipelineServing] = {
+    "mnist": SMALL_IMAGES,
+    "fashion_mnist": SMALL_IMAGES,
+    "mnist_torchscript_ensemble": SMALL_IMAGES,
+    "imagenet": PHOTOS,
+}
+
+OCR_RUNNER_THREADS: dict[str, int] = {"ocr_detect": 2, "ocr_recognize": 2}
+"""Intra-op threads of OCR's core models in the embedded server (their native configs are hand-written)."""

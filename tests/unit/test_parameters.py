@@ -1,0 +1,78 @@
+"""Typed step parameters: conversion by field type, unknown keys refused at initialize."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from rawvision import presets
+from rawvision.triton.parameters import (
+    OcrLinesParameters,
+    OnnxRunnerParameters,
+    PostprocessParameters,
+    PreprocessParameters,
+    parse_parameters,
+)
+from rawvision.triton.repository import model_config, model_names
+from tests.backend import load_model
+
+REPOSITORY = Path(__file__).resolve().parents[2] / "model_repository"
+
+
+def test_values_are_converted_by_field_type() -> None:
+    post = parse_parameters(PostprocessParameters, {"top_k": "3", "apply_softmax": "False"}, "m")
+    assert (post.top_k, post.apply_softmax, post.label_filename) == (3, False, "labels.txt")
+    runner = parse_parameters(OnnxRunnerParameters, {"cpu_mem_arena": "false", "intra_op_threads": "2"}, "m")
+    assert (runner.cpu_mem_arena, runner.intra_op_threads, runner.model_filename) == (False, 2, "model.onnx")
+
+
+def test_preprocess_parameters_round_trip_every_preset() -> None:
+    for spec in presets.PRESETS.values():
+        assert parse_parameters(PreprocessParameters, spec.to_parameters(), "m").spec() == spec
+
+
+def test_unknown_key_is_refused_naming_model_and_key() -> None:
+    with pytest.raises(ValueError, match=r"fruit_postprocess: unknown config parameter\(s\) \['top_kk'\]"):
+        parse_parameters(PostprocessParameters, {"top_kk": "5"}, "fruit_postprocess")
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({"top_k": "five"}, r"m: config parameter top_k='five'"),
+    ({"apply_softmax": "maybe"}, "expected true or false"),
+])
+def test_bad_values_name_the_key(params: dict[str, str], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_parameters(PostprocessParameters, params, "m")
+
+
+def test_missing_required_and_invalid_values_are_refused() -> None:
+    with pytest.raises(ValueError, match=r"m: config parameter\(s\) \['resize'"):
+        parse_parameters(PreprocessParameters, {}, "m")
+    params = {**presets.MNIST.to_parameters(), "color_mode": "CMYK"}
+    with pytest.raises(ValueError, match="color_mode='CMYK'"):
+        parse_parameters(PreprocessParameters, params, "m")
+    with pytest.raises(ValueError, match="recognition_batch_size"):
+        parse_parameters(OcrLinesParameters, {"recognition_batch_size": "8.5"}, "ocr_lines")
+
+
+@pytest.mark.parametrize("model", ["mnist_preprocess", "mnist_postprocess", "mnist_onnx", "mnist_torchscript"])
+def test_adapter_refuses_an_unknown_key_at_initialize(model: str, tmp_path: Path) -> None:
+    shutil.copytree(REPOSITORY / model, tmp_path / model)
+    for config_name in ("config.pbtxt", "configs/embedded.pbtxt"):
+        path = tmp_path / model / config_name
+        if path.is_file():
+            text = path.read_text(encoding="utf-8")
+            path.write_text(text + 'parameters { key: "top_kk" value { string_value: "5" } }\n', encoding="utf-8")
+    with pytest.raises(ValueError, match=rf"{model}: unknown config parameter\(s\) \['top_kk'\]"):
+        load_model(tmp_path, model)
+
+
+@pytest.mark.parametrize("model", model_names(REPOSITORY))
+def test_every_committed_python_step_parses(model: str) -> None:
+    """Each shipped config's parameters are all known to its step (the adapters would refuse them)."""
+    config = model_config(REPOSITORY, model, "embedded")
+    if config.backend != "python":
+        pytest.skip(f"{model} is not a Python-backend step")
+    assert load_model(REPOSITORY, model) is not None
