@@ -57,7 +57,7 @@ def finish_step(config: Any, step_kind: StepKind, description: PipelineDescripti
 def config_text(config: Any, comment: str = "") -> str:
     """``config.pbtxt`` text: the header, an optional comment, the message."""
     lines = "".join(f"# {line}\n" for line in comment.splitlines())
-    return HEADER + lines + str(text_format.MessageToString(config, as_utf8=True))
+    return HEADER + lines + str(text_format.MessageToString(config, as_utf8=True, use_short_repeated_primitives=True))
 
 
 def _add_tensor(tensors: Any, tensor: Tensor, label_filename: str | None = None) -> Any:
