@@ -1,4 +1,4 @@
-"""The ``rawvision`` command: serve, export, classify, samples and demo, each a thin wrapper."""
+"""The ``rawvision`` command: serve, export, train, classify, samples and demo, each a thin wrapper."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from types import FrameType
 
 from rawvision.export.cli import add_export_parser
 from rawvision.models_cli import add_models_parser
+from rawvision.train.cli import add_train_parser
 from rawvision.triton.control import admin_key_from_env
 
 DEFAULT_REPOSITORY = Path("model_repository")
@@ -139,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(run=_bench)
 
     add_export_parser(commands, DEFAULT_REPOSITORY)
+    add_train_parser(commands, DEFAULT_REPOSITORY)
 
     classify = commands.add_parser("classify", help="send image files to a running server")
     classify.add_argument("images", nargs="+", type=Path)
