@@ -25,7 +25,7 @@ def _summary(report: Any) -> str:
               f"({int(evaluation.confusion.trace())}/{int(evaluation.confusion.sum())})",
               evaluation.table(),
               f"ONNX: {report.onnx_path} (ONNX Runtime vs PyTorch max |diff| {report.max_difference:.1e})",
-              f"charts: {report.confusion_png}, {report.probability_png}",
+              f"reports: {report.confusion_png}, {report.probability_png}, {report.onnx_path.parent / 'report.json'}",
               f"time: {report.seconds:.1f} s wall ({report.feature_seconds:.1f} s loading and features, "
               f"{report.fit_seconds:.1f} s training), {report.cpu_seconds:.1f} s CPU"]
     return "\n".join(lines)

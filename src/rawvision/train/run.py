@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -61,6 +63,23 @@ class TrainReport:
     seconds: float
     cpu_seconds: float
 
+    def to_json(self) -> dict[str, Any]:
+        """The report as JSON-ready values (written as ``report.json`` beside the charts)."""
+        evaluation = self.evaluation
+        return {
+            "classes": list(self.classes), "train_images": self.train_images,
+            "held_out": [str(s.path) for s in self.held_out],
+            "skipped": [{"path": str(s.path), "reason": s.reason} for s in self.skipped],
+            "warnings": list(self.warnings), "losses": list(self.losses), "accuracy": evaluation.accuracy,
+            "precision": dict(zip(self.classes, evaluation.precision, strict=True)),
+            "recall": dict(zip(self.classes, evaluation.recall, strict=True)),
+            "support": dict(zip(self.classes, evaluation.support, strict=True)),
+            "confusion": evaluation.confusion.tolist(), "onnx": str(self.onnx_path),
+            "max_difference": self.max_difference, "confusion_png": str(self.confusion_png),
+            "probability_png": str(self.probability_png), "feature_seconds": self.feature_seconds,
+            "fit_seconds": self.fit_seconds, "seconds": self.seconds, "cpu_seconds": self.cpu_seconds,
+        }
+
 
 def _held_out(options: TrainOptions, features: Features, extract_val: Features | None) -> tuple[Features, Features]:
     """Training and held-out features: the seeded split of ``features``, or all of it and ``--val``'s."""
@@ -104,7 +123,7 @@ def train(options: TrainOptions) -> TrainReport:
     (logits,) = session.run([OUTPUT_NAME], {INPUT_NAME: batch[:1]})
     example = held.samples[0].path
     title = f"{example.relative_to(val_folder.root if val_folder else folder.root)} (ONNX Runtime)"
-    return TrainReport(
+    report = TrainReport(
         classes=folder.classes, train_images=len(training.labels), held_out=held.samples,
         skipped=features.skipped + (val.skipped if val else ()), warnings=tuple(warnings), losses=tuple(losses),
         evaluation=evaluation, onnx_path=onnx_path, max_difference=difference,
@@ -114,6 +133,8 @@ def train(options: TrainOptions) -> TrainReport:
         feature_seconds=fitted - start, fit_seconds=fit_seconds,
         seconds=time.perf_counter() - start, cpu_seconds=time.process_time() - cpu_start,
     )
+    (options.out / "report.json").write_text(json.dumps(report.to_json(), indent=2) + "\n")
+    return report
 
 
 def add_to_repository(repository: Path, name: str, report: TrainReport) -> None:
