@@ -47,8 +47,8 @@ def _train(args: argparse.Namespace) -> int:
     print(_summary(report))
     if args.no_add:
         return 0
-    add_to_repository(args.repository, args.name, report)
-    print(f"added pipeline {args.name!r} to {args.repository}")
+    version, models = add_to_repository(args.repository, args.name, report)
+    print(f"added pipeline {args.name} (core version {version}) to {args.repository}: {', '.join(models)}")
     return 0
 
 

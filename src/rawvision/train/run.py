@@ -137,9 +137,10 @@ def train(options: TrainOptions) -> TrainReport:
     return report
 
 
-def add_to_repository(repository: Path, name: str, report: TrainReport) -> None:
-    """Write the four model folders of pipeline ``name`` around the exported model, as ``rawvision add`` does."""
+def add_to_repository(repository: Path, name: str, report: TrainReport) -> tuple[int, tuple[str, ...]]:
+    """Write pipeline ``name`` around the exported model, as ``rawvision add`` does; its version and models."""
     from rawvision.pipelines.add import add_pipeline  # type: ignore[import-untyped, unused-ignore]
 
-    add_pipeline(repository, name, report.onnx_path, SPEC, labels=list(report.classes),
-                 top_k=min(5, len(report.classes)))
+    added = add_pipeline(repository, name, report.onnx_path, SPEC, labels=list(report.classes),
+                         top_k=min(5, len(report.classes)))
+    return int(added.version), tuple(added.models)
