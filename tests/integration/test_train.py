@@ -16,6 +16,7 @@ from rawvision.export.datasets import load_fashion_mnist
 from rawvision.train.fit import FitConfig
 from rawvision.train.run import INPUT_NAME, OUTPUT_NAME, SPEC, TrainOptions, TrainReport, train
 from rawvision.transforms import preprocess
+from rawvision.triton.repository import preprocess_spec
 
 # Three Fashion-MNIST classes that look alike, so the score says something (chance is 1/3).
 CLASSES = {0: "t-shirt", 2: "pullover", 6: "shirt"}
@@ -106,3 +107,16 @@ def test_cli_trains_the_last_block_on_a_validation_folder_and_stops_before_add(t
     assert report["max_difference"] <= 1e-4
     assert Path(report["onnx"]) == out / "model.onnx"
     onnx.checker.check_model(onnx.load(out / "model.onnx"))
+
+
+def test_cli_adds_the_trained_model_as_a_pipeline(tmp_path: Path) -> None:
+    pytest.importorskip("rawvision.pipelines.add", reason="add_pipeline comes with branch add-pipeline")
+    data = write_folder(tmp_path / "data", 5)
+    repository, out = tmp_path / "repository", tmp_path / "run"
+    assert cli.main(["train", "clothes", "--data", str(data), "--out", str(out), "--epochs", "2",
+                     "--repository", str(repository)]) == 0
+    assert sorted(p.name for p in repository.iterdir()) == ["clothes", "clothes_onnx", "clothes_postprocess",
+                                                           "clothes_preprocess"]
+    assert (repository / "clothes_onnx" / "1" / "model.onnx").read_bytes() == (out / "model.onnx").read_bytes()
+    assert (repository / "clothes_postprocess" / "labels.txt").read_text().split() == sorted(CLASSES.values())
+    assert preprocess_spec(repository, "clothes_preprocess") == SPEC
