@@ -15,7 +15,7 @@ import onnxruntime as ort
 from rawvision.classify import softmax
 from rawvision.export.onnx_export import checked_onnx
 from rawvision.presets import EFFICIENTNET_LITE
-from rawvision.train.data import Sample, Skipped, check_counts, scan_folder, split
+from rawvision.train.data import DataError, Sample, Skipped, check_counts, scan_folder, split
 from rawvision.train.evaluation import Evaluation, evaluate
 from rawvision.train.fit import Features, FitConfig, extract, fit_head, predict
 from rawvision.train.network import transfer_model
@@ -107,7 +107,7 @@ def train(options: TrainOptions) -> TrainReport:
         LOGGER.warning("%s", warning)
     training, held = _held_out(options, features, val)
     if not len(held.labels):
-        raise ValueError(f"no readable held-out image in {options.val}")
+        raise DataError(f"no readable held-out image in {options.val}")
     fitted = time.perf_counter()
     losses = fit_head(model.head, training.values, training.labels, options.fit)
     fit_seconds = time.perf_counter() - fitted
