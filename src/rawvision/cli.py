@@ -1,4 +1,4 @@
-"""The ``rawvision`` command: serve, export, classify, samples and demo, each a thin wrapper."""
+"""The ``rawvision`` command: serve, export, train, classify, samples and demo, each a thin wrapper."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from rawvision.export.cli import add_export_parser
 from rawvision.front_cli import add_front_parser
 from rawvision.models_cli import add_models_parser
 from rawvision.pipelines.cli import add_pipeline_parsers
+from rawvision.train.cli import add_train_parser
 from rawvision.triton.control import admin_key_from_env
 
 DEFAULT_REPOSITORY = Path("model_repository")
@@ -160,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_export_parser(commands, DEFAULT_REPOSITORY)
     add_front_parser(commands, DEFAULT_REPOSITORY)
     add_pipeline_parsers(commands, DEFAULT_REPOSITORY)
+    add_train_parser(commands, DEFAULT_REPOSITORY)
 
     classify = commands.add_parser("classify", help="send image files (print top-k), or whole folders with "
                                    "--out, to a running server")
