@@ -39,7 +39,8 @@ def _encoded(image: Image.Image, fmt: Literal["JPEG", "PNG"]) -> bytes:
 def _photo() -> Image.Image:
     from skimage import data  # an optional dependency (export extra): only needed to regenerate samples
 
-    return Image.fromarray(np.asarray(data.chelsea())).resize(PHOTO_SIZE, Image.Resampling.BICUBIC)
+    pixels = np.asarray(data.chelsea())  # type: ignore[no-untyped-call]
+    return Image.fromarray(pixels).resize(PHOTO_SIZE, Image.Resampling.BICUBIC)
 
 
 def _digit(size: tuple[int, int]) -> Image.Image:
@@ -105,9 +106,10 @@ def add_file_warmup(config: Any, files: Sequence[str], batch_sizes: Sequence[int
     if len(config.input) != 1:
         raise ValueError(f"{config.name}: file warm-up needs exactly one input, got {len(config.input)}")
     (tensor,) = config.input
+    for batch_size in batch_sizes:
+        _check_batch(config, batch_size)
     for name in files:
         for batch_size in batch_sizes:
-            _check_batch(config, batch_size)
             sample = config.model_warmup.add(name=f"{name}_batch{batch_size}", batch_size=batch_size, count=count)
             entry = sample.inputs[tensor.name]
             entry.data_type = tensor.data_type
@@ -121,15 +123,17 @@ def add_data_warmup(config: Any, batch_sizes: Sequence[int], data: WarmupData = 
 
     ``dims`` gives concrete dims (without the batch dimension) for inputs with variable ones.
     """
-    shapes = dict(dims or {})
+    given = dict(dims or {})
+    shapes = {tensor.name: list(given.get(tensor.name, tensor.dims)) for tensor in config.input}
+    for name, shape in shapes.items():
+        if any(d < 0 for d in shape):
+            raise ValueError(f"{config.name}: input {name} has variable dims {shape}; give concrete ones in dims")
     for batch_size in batch_sizes:
         _check_batch(config, batch_size)
+    for batch_size in batch_sizes:
         sample = config.model_warmup.add(name=f"{data}_batch{batch_size}", batch_size=batch_size, count=count)
         for tensor in config.input:
-            shape = list(shapes.get(tensor.name, tensor.dims))
-            if any(d < 0 for d in shape):
-                raise ValueError(f"{config.name}: input {tensor.name} has variable dims {list(tensor.dims)}; "
-                                 "give concrete ones in dims")
+            shape = shapes[tensor.name]
             entry = sample.inputs[tensor.name]
             entry.data_type = tensor.data_type
             entry.dims.extend(shape)
