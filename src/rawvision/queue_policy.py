@@ -1,4 +1,4 @@
-"""A bounded queue for an ensemble's entry step: Triton rejects what it cannot serve soon, instead of queueing.
+"""A bounded queue for each batching step: Triton rejects what it cannot serve soon, instead of queueing.
 
 Triton's dynamic batcher takes a ``default_queue_policy``: a request waiting longer than the timeout, or
 arriving when ``max_queue_size`` requests already wait, is answered UNAVAILABLE (HTTP 503) at once.
@@ -24,7 +24,7 @@ class QueuePolicy:
     """
 
     max_queue_size: int = 32
-    timeout_microseconds: int = 2_000_000
+    timeout_microseconds: int = 5_000_000
     allow_timeout_override: bool = True
 
     def __post_init__(self) -> None:
@@ -38,7 +38,7 @@ DEFAULT_POLICY = QueuePolicy()
 
 
 def apply_queue_policy(config: Any, policy: QueuePolicy = DEFAULT_POLICY) -> None:
-    """Set ``dynamic_batching.default_queue_policy`` (timeout_action REJECT) on an entry step's config.
+    """Set ``dynamic_batching.default_queue_policy`` (timeout_action REJECT) on a batching step's config.
 
     The step must batch: Triton's default (non-batching) scheduler has no queue policy.
     """

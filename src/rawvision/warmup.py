@@ -55,12 +55,13 @@ def _digit(size: tuple[int, int]) -> Image.Image:
 def warmup_images(spec: PreprocessSpec) -> dict[str, bytes]:
     """Real encoded sample images for a preprocessing spec, by file name (without extension).
 
-    Small grey models (MNIST-like) get a drawn digit at their own size as PNG; photo models get a photo
-    as JPEG at a typical size and the same photo as PNG (the two decoders they meet).
+    Small grey models (MNIST-like) get a drawn digit at their own size; photo models get a photo at a
+    typical size. Both as PNG and JPEG, the two decoders they meet.
     """
     height, width = spec.image_size
     if spec.color_mode == "L" and max(height, width) <= 64:
-        return {"digit_png": _encoded(_digit((height, width)), "PNG")}
+        digit = _digit((height, width))
+        return {"digit_png": _encoded(digit, "PNG"), "digit_jpeg": _encoded(digit, "JPEG")}
     photo = _photo()
     return {"photo_jpeg": _encoded(photo, "JPEG"), "photo_png": _encoded(photo.resize((320, 240)), "PNG")}
 

@@ -33,7 +33,7 @@ def test_serialized_bytes_are_length_prefixed_little_endian() -> None:
     assert serialize_bytes([b"ab", b""]) == struct.pack("<I", 2) + b"ab" + struct.pack("<I", 0)
 
 
-@pytest.mark.parametrize(("spec", "formats"), [(MNIST, {"PNG"}), (PHOTO, {"JPEG", "PNG"})])
+@pytest.mark.parametrize(("spec", "formats"), [(MNIST, {"JPEG", "PNG"}), (PHOTO, {"JPEG", "PNG"})])
 def test_sample_images_decode_in_the_expected_formats(spec: PreprocessSpec, formats: set[str]) -> None:
     images = warmup_images(spec)
     assert {Image.open(io.BytesIO(data)).format for data in images.values()} == formats
@@ -96,7 +96,7 @@ def test_committed_configs_are_what_warm_repository_writes(repository: Path, tmp
     assert warm_repository(copy, write_samples=False) == []
 
 
-def test_every_step_is_warmed_and_every_batching_entry_bounded(repository: Path) -> None:
+def test_every_step_is_warmed_and_every_batching_step_bounded(repository: Path) -> None:
     for model in model_names(repository):
         for path in config_files(repository / model):
             config = read_config(path)
@@ -108,6 +108,8 @@ def test_every_step_is_warmed_and_every_batching_entry_bounded(repository: Path)
                 for entry in sample.inputs.values():
                     if entry.input_data_file:
                         assert (repository / model / WARMUP_DIR / entry.input_data_file).is_file()
-            if is_entry_step(config) and config.max_batch_size > 0:
+            if config.max_batch_size > 0:
                 assert config.dynamic_batching.default_queue_policy.max_queue_size == DEFAULT_POLICY.max_queue_size
+            assert is_entry_step(config) == any(e.input_data_file for s in config.model_warmup
+                                                for e in s.inputs.values())
         assert model_config(repository, model) is not None

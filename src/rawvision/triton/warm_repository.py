@@ -1,4 +1,4 @@
-"""Give every step of a repository its warm-up and every batching entry step its queue policy.
+"""Give every step of a repository its warm-up and every batching step its queue policy.
 
 The logic is in :mod:`rawvision.warmup` and :mod:`rawvision.queue_policy` (pure functions on a
 ``ModelConfig``); this module decides each step's role from its config and rewrites the config text with
@@ -65,8 +65,10 @@ def ocr_dims(repository: Path, preprocess: str = "ocr_preprocess") -> dict[str, 
 
 def configure_step(config: Any, files: Sequence[str], dims: Mapping[str, Sequence[int]],
                    policy: QueuePolicy = DEFAULT_POLICY) -> None:
-    """Add warm-up (and, for a batching entry step, the queue policy) to one step's config in place.
+    """Add warm-up and, to a batching step, the queue policy to one step's config in place.
 
+    Every batching step is bounded, not only the entry: when a later step is the slowest (``imagenet_onnx``
+    on 2 cores), its own queue is where an overload piles up (measured: README, "Bounded under overload").
     An entry step decodes its sample ``files``; any other step gets random data, except a step that calls
     another model by BLS (``ocr_lines``): zero data finds no text, so it does not call a model that may
     still be loading (a failed warm-up fails the load).
@@ -74,10 +76,10 @@ def configure_step(config: Any, files: Sequence[str], dims: Mapping[str, Sequenc
     if config.platform == "ensemble":
         raise ValueError(f"{config.name}: Triton cannot warm an ensemble (server issue #6326); warm its steps")
     del config.model_warmup[:]
+    if config.max_batch_size > 0:
+        apply_queue_policy(config, policy)
     if is_entry_step(config):
         add_file_warmup(config, files, typical_batch_sizes(config))
-        if config.max_batch_size > 0:
-            apply_queue_policy(config, policy)
         return
     calls_models = "recognizer" in config_parameters(config)
     add_data_warmup(config, typical_batch_sizes(config), "zero" if calls_models else "random",
