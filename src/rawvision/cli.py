@@ -28,10 +28,11 @@ def _serve(args: argparse.Namespace) -> int:
                             load_models=tuple(args.load_model), admin_key=args.admin_key)
     started = time.monotonic()
     server = EmbeddedServer(options).start(timeout=args.timeout)
-    print(f"Triton ready in {time.monotonic() - started:.1f} s (start-up and warm-up); "
-          f"{summary(step_warmups(model_stats(options.http_url)))}", flush=True)
+    seconds = time.monotonic() - started
     print(f"Triton ready: HTTP http://{options.http_url}  gRPC {options.grpc_url}  "
           f"metrics http://{options.host}:{options.metrics_port}/metrics  (Ctrl-C stops)", flush=True)
+    print(f"started in {seconds:.1f} s (start-up and warm-up); {summary(step_warmups(model_stats(options.http_url)))}",
+          flush=True)
 
     def forward(signum: int, _frame: FrameType | None) -> None:
         server.process.send_signal(signum)

@@ -42,11 +42,16 @@ def bounded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerOptions]
     del config.parameters["execute_timeout_s"]
     apply_queue_policy(config, QueuePolicy(max_queue_size=2, timeout_microseconds=30_000_000))
     (repository / "sleepy" / "config.pbtxt").write_text(text_format.MessageToString(config))
+    # The same step with room to wait but a short queue timeout: the waiting ones time out.
+    config.name = "sleepy_timeout"
+    apply_queue_policy(config, QueuePolicy(max_queue_size=100, timeout_microseconds=100_000))
+    shutil.copytree(repository / "sleepy" / "1", repository / "sleepy_timeout" / "1")
+    (repository / "sleepy_timeout" / "config.pbtxt").write_text(text_format.MessageToString(config))
     (repository / "sleepy_ensemble" / "1").mkdir(parents=True)
     (repository / "sleepy_ensemble" / "config.pbtxt").write_text(ENSEMBLE)
     http, grpc, metrics = free_ports(3)
     options = ServerOptions(repository=repository, http_port=http, grpc_port=grpc, metrics_port=metrics,
-                            load_models=("sleepy", "sleepy_ensemble"), watchdog=False)
+                            load_models=("sleepy", "sleepy_ensemble", "sleepy_timeout"), watchdog=False)
     log_path = repository / "server.log"
     with log_path.open("wb") as log, EmbeddedServer(options, log=log):
         yield options
@@ -93,3 +98,12 @@ def test_excess_is_rejected_and_the_rest_served(bounded: ServerOptions, model: s
         assert "queue" in str(message).lower(), message
     assert httpclient.InferenceServerClient(bounded.http_url).is_server_ready()
     assert _http_call(bounded, model)(0)[0] == "ok"
+
+
+def test_requests_waiting_past_the_queue_timeout_are_rejected(bounded: ServerOptions) -> None:
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(_http_call(bounded, "sleepy_timeout"), range(4)))
+    statuses = [status for status, _ in results]
+    assert "ok" in statuses and "503" in statuses, results
+    assert all("timeout" in str(message).lower() for status, message in results if status != "ok"), results
+    assert _http_call(bounded, "sleepy_timeout")(0)[0] == "ok"

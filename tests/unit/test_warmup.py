@@ -113,3 +113,20 @@ def test_every_step_is_warmed_and_every_batching_step_bounded(repository: Path) 
             assert is_entry_step(config) == any(e.input_data_file for s in config.model_warmup
                                                 for e in s.inputs.values())
         assert model_config(repository, model) is not None
+
+
+def _stat(name: str, sizes: list[int], fails: int = 0) -> dict[str, object]:
+    ns = {"count": 1, "ns": 500_000_000}
+    return {"name": name, "version": "1", "execution_count": len(sizes),
+            "inference_stats": {"fail": {"count": fails, "ns": 0}},
+            "batch_stats": [{"batch_size": b, "compute_input": ns, "compute_infer": ns, "compute_output": ns}
+                            for b in sizes]}
+
+
+def test_warmup_stats_summarise_steps_and_skip_ensembles() -> None:
+    from rawvision.triton.warmup_stats import step_warmups, summary
+
+    steps = step_warmups([_stat("a", [16, 1]), _stat("b", [1], fails=1), {"name": "ens", "version": "1"}])
+    assert [(s.model, s.batch_sizes, s.executions, s.failures) for s in steps] == [
+        ("a", (1, 16), 2, 0), ("b", (1,), 1, 1)]
+    assert summary(steps) == "warm-up: 3 executions on 2 steps, 4.5 s of step compute; slowest a 3.0 s"
