@@ -16,7 +16,7 @@ MODELS := $(REPO)/mnist_onnx/1/model.onnx $(REPO)/mnist_torchscript/1/model.pt \
 # `rawvision front` is the guarded front door; openssl makes its self-signed certificate; curl tests it.
 SYSTEM_PACKAGES := curl dataset-fashion-mnist fonts-dejavu-core nginx openssl
 
-.PHONY: setup system-packages models demo test lint unit integration serve clean-models bench-fashion perf-analyzer bench
+.PHONY: setup system-packages models demo test lint unit integration serve clean-models bench-fashion perf-analyzer bench coldstart
 
 system-packages:
 	@missing=$$(for p in $(SYSTEM_PACKAGES) ""; do [ -z "$$p" ] || dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -58,6 +58,11 @@ models: $(MODELS)
 # All 10,000 Fashion-MNIST test images through the fashion_mnist ensemble, in process, and the seed's JSON way.
 bench-fashion: setup models
 	$(BIN)/python -m bench.evaluate --model fashion_mnist
+
+# First request after ready vs steady state, memory after warm-up vs a minute of mixed traffic, and an
+# open-loop overload at 4x capacity (README, "Warm at start" and "Bounded under overload").
+coldstart: setup models $(PERF_ANALYZER)
+	$(BIN)/python -m bench.coldstart --repository $(REPO) $(if $(PERF_PREFIX),--prefix "$(PERF_PREFIX)")
 
 demo: setup models
 	$(BIN)/rawvision demo --repository $(REPO)

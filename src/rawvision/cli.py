@@ -22,14 +22,21 @@ DEFAULT_REPOSITORY = Path("model_repository")
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import time
+
     from rawvision.triton.server import EmbeddedServer, ServerOptions
+    from rawvision.triton.warmup_stats import model_stats, step_warmups, summary
 
     options = ServerOptions(repository=args.repository, http_port=args.http_port, grpc_port=args.grpc_port,
                             metrics_port=args.metrics_port, model_control_mode=args.model_control_mode,
                             load_models=tuple(args.load_model), admin_key=args.admin_key)
+    started = time.monotonic()
     server = EmbeddedServer(options).start(timeout=args.timeout)
+    seconds = time.monotonic() - started
     print(f"Triton ready: HTTP http://{options.http_url}  gRPC {options.grpc_url}  "
           f"metrics http://{options.host}:{options.metrics_port}/metrics  (Ctrl-C stops)", flush=True)
+    print(f"started in {seconds:.1f} s (start-up and warm-up); {summary(step_warmups(model_stats(options.http_url)))}",
+          flush=True)
 
     def forward(signum: int, _frame: FrameType | None) -> None:
         server.process.send_signal(signum)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -26,6 +27,8 @@ def test_serve_answers_classify_and_stops_cleanly_on_sigint(repository, mnist_sp
         assert serve.stdout is not None
         ready = serve.stdout.readline()
         assert f"HTTP http://127.0.0.1:{http}" in ready, ready
+        started = serve.stdout.readline()
+        assert re.search(r"warm-up: [1-9]\d* executions on [1-9]\d* steps", started), started
         files = []
         for i in range(3):
             path = tmp_path / f"digit{i}.png"

@@ -24,6 +24,8 @@ from rawvision.pipelines.description import (
 )
 from rawvision.pipelines.tuning import StepServing
 from rawvision.triton.repository import EMBEDDED_CONFIG_NAME, RUNNER_FILENAME, ModelConfig
+from rawvision.triton.warm_repository import configure_step
+from rawvision.warmup import WARMUP_DIR, serialize_bytes, warmup_images
 
 StepKind = Literal["preprocess", "core", "postprocess", "ensemble"]
 LABELS_FILE = "labels.txt"
@@ -45,12 +47,18 @@ class StepFile:
     """One generated file: its path inside the repository and its text."""
 
     path: Path
-    text: str
+    text: str | bytes
 
 
 def finish_step(config: Any, step_kind: StepKind, description: PipelineDescription) -> Any:
-    """The one place where a step's config is completed (warm-up, queue policy) before it is written."""
-    del step_kind, description
+    """The one place where a step's config is completed before it is written: warm-up and queue policy.
+
+    The preprocessing step warms up on the sample images :func:`pipeline_files` writes beside it; the
+    other steps on data of their own shapes. Triton cannot warm an ensemble (server issue #6326).
+    """
+    if step_kind != "ensemble":
+        files = sorted(warmup_images(description.spec)) if step_kind == "preprocess" else []
+        configure_step(config, files, dims={})
     return config
 
 
@@ -208,6 +216,8 @@ def pipeline_files(description: PipelineDescription) -> list[StepFile]:
     return [
         StepFile(pre / "config.pbtxt", config_text(preprocess_config(description))),
         StepFile(pre / "1" / "model.py", adapter_text("preprocess")),
+        *(StepFile(pre / WARMUP_DIR / sample, serialize_bytes([image]))
+          for sample, image in sorted(warmup_images(description.spec).items())),
         *core_files(description),
         StepFile(post / "config.pbtxt", config_text(postprocess_config(description))),
         StepFile(post / LABELS_FILE, _labels_text(description)),
@@ -224,7 +234,10 @@ def write_files(repository: Path, files: list[StepFile]) -> list[Path]:
         target = repository / item.path
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f".{target.name}.partial")
-        partial.write_text(item.text, encoding="utf-8")
+        if isinstance(item.text, bytes):
+            partial.write_bytes(item.text)
+        else:
+            partial.write_text(item.text, encoding="utf-8")
         partial.replace(target)
         written.append(target)
     return written
