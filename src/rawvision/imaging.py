@@ -101,8 +101,11 @@ def open_image(data: bytes, limits: DecodeLimits = DEFAULT_LIMITS, draft: DraftS
 
 
 def to_mode(image: Image.Image, mode: ColorMode) -> Image.Image:
-    """Convert to ``L`` or ``RGB`` as a photo viewer shows it: EXIF-rotated, alpha over white."""
-    image = ImageOps.exif_transpose(image)
+    """Convert to ``L`` or ``RGB`` as a photo viewer shows it: EXIF-rotated, alpha over white.
+
+    ``image`` itself is turned upright in place, which saves a full copy of every photo.
+    """
+    ImageOps.exif_transpose(image, in_place=True)
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):
         # Pillow clips 16-bit samples to 255 on convert("L"); keep the top 8 bits instead.
         wide = np.asarray(image, dtype=np.uint32)

@@ -68,3 +68,11 @@ def test_onnx_runner_batches_requests(repository, mnist_split) -> None:  # type:
     logits = np.concatenate([r.output("logits") for r in responses])
     assert logits.shape == (6, 10) and logits.dtype == np.float32
     assert (logits.argmax(axis=1) == mnist_split.test_labels[:6]).mean() >= 5 / 6
+
+
+def test_onnx_runner_sessions_do_not_spin(repository) -> None:  # type: ignore[no-untyped-def]
+    model = load_model(repository, "mnist_onnx")
+    options = model.session.get_session_options()
+    assert options.intra_op_num_threads == 1 and options.inter_op_num_threads == 1
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert options.get_session_config_entry("session.inter_op.allow_spinning") == "0"

@@ -9,7 +9,7 @@ from PIL import Image
 from torchvision import transforms as T
 
 from rawvision.imaging import decode, encode
-from rawvision.transforms import PreprocessSpec, preprocess
+from rawvision.transforms import PreprocessSpec, normalize, preprocess
 from rawvision.triton.repository import preprocess_spec
 from tests.images import gradient
 
@@ -90,3 +90,17 @@ def test_decoded_grey_equals_pillow_convert() -> None:
     data = encode(gradient(20, 10), "PNG")
     np.testing.assert_array_equal(np.asarray(decode(data, "L")),
                                   np.asarray(Image.open(__import__("io").BytesIO(data)).convert("L")))
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+def test_normalize_table_is_bit_identical_to_the_arithmetic(layout: str) -> None:
+    spec = PreprocessSpec(resize=256, crop=(224, 224), mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225),
+                          layout=layout)  # type: ignore[arg-type]
+    batch = np.random.default_rng(3).integers(0, 256, (2, 224, 224, 3), dtype=np.uint8)
+    arithmetic = (batch.astype(np.float32) * np.float32(spec.scale) - np.float32(spec.mean)) \
+        / np.float32(spec.std)
+    expected = arithmetic.transpose(0, 3, 1, 2) if layout == "NCHW" else arithmetic
+    out = normalize(batch, spec)
+    assert out.dtype == np.float32 and out.flags.c_contiguous
+    np.testing.assert_allclose(out, expected, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(normalize(batch.astype(np.float32), spec), out)

@@ -44,26 +44,27 @@ class PipelineServing:
     postprocess: StepServing
 
 
-def _small(delay_us: int) -> PipelineServing:
-    """Digit-sized images: one decoder, one runner thread."""
-    return PipelineServing(
-        ensemble_max_batch_size=32,
-        preprocess=StepServing(max_batch_size=32, max_queue_delay_us=delay_us),
-        core=StepServing(max_batch_size=64, max_queue_delay_us=delay_us, intra_op_threads=1),
-        postprocess=StepServing(max_batch_size=64, max_queue_delay_us=delay_us),
-    )
-
+SMALL_IMAGES = PipelineServing(
+    ensemble_max_batch_size=32,
+    preprocess=StepServing(max_batch_size=32, max_queue_delay_us=0, instances=2),
+    core=StepServing(max_batch_size=64, max_queue_delay_us=0, intra_op_threads=1),
+    postprocess=StepServing(max_batch_size=64, max_queue_delay_us=0),
+)
+"""28×28 digits and clothes (mnist, fashion_mnist): two decoders, one network instance on one thread, no
+queue delay. Batches form by themselves under load while the one instance is busy; a second network
+instance cost more CPU per image (0.6 → 0.8 ms), a delay cost latency at one connection (docs/perf.md)."""
 
 PHOTOS = PipelineServing(
     ensemble_max_batch_size=16,
-    preprocess=StepServing(max_batch_size=16, max_queue_delay_us=2000, instances=2),
-    core=StepServing(max_batch_size=16, max_queue_delay_us=2000, kind="KIND_AUTO", intra_op_threads=1),
-    postprocess=StepServing(max_batch_size=16, max_queue_delay_us=2000),
+    preprocess=StepServing(max_batch_size=16, max_queue_delay_us=0, instances=2, preferred_batch_sizes=(1,)),
+    core=StepServing(max_batch_size=16, max_queue_delay_us=0, instances=2, kind="KIND_AUTO",
+                     preferred_batch_sizes=(1,), intra_op_threads=1),
+    postprocess=StepServing(max_batch_size=16, max_queue_delay_us=0),
 )
-"""Photos (imagenet): two decoders, the core on one thread (``rawvision bench`` on 2 cores)."""
-
-SMALL_IMAGES = _small(1000)
-"""28×28 digits and clothes (mnist, fashion_mnist)."""
+"""Photos (imagenet): two decoders and two network instances on one thread each, every request to the
+first free instance (preferred batch 1, no delay): on 2 CPU cores batches formed on one instance while the
+other waited (docs/perf.md). Not measured in NVIDIA's container; a GPU host wants one core instance and
+no preferred batch size, so that batches form."""
 
 DEFAULT_SERVING = PHOTOS
 

@@ -117,9 +117,17 @@ def core_config(description: PipelineDescription) -> Any:
         _add_tensor(config.output, extra)
     config.version_policy.latest.num_versions = 1
     _serve(config, description.serving.core)
-    if core.format == "torchscript":
-        _parameters(config, {"INFERENCE_MODE": "true"})
+    _parameters(config, _native_parameters(core.format, description.serving.core.intra_op_threads))
     return finish_step(config, "core", description)
+
+
+def _native_parameters(core_format: str, intra_op_threads: int | None) -> dict[str, str]:
+    """The thread budget in the native backend's own keys (ONNX Runtime lower case, LibTorch upper case)."""
+    threads = {} if intra_op_threads is None else {"intra_op_thread_count": str(intra_op_threads),
+                                                   "inter_op_thread_count": "1"}
+    if core_format == "torchscript":
+        return {"INFERENCE_MODE": "true", **{key.upper(): value for key, value in threads.items()}}
+    return threads
 
 
 def embedded_config(native: Any, intra_op_threads: int | None = None, model_filename: str | None = None,

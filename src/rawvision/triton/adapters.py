@@ -139,7 +139,8 @@ def _respond(requests: Sequence[Any], parse: Callable[[Any], Arrays],
     results: list[Arrays] = []
     if good:
         sizes = [_batch_size(p) for p in good]
-        joined = {key: np.concatenate([p[key] for p in good]) for key in good[0]}
+        # One request (every request at one connection) needs no concatenation copy.
+        joined = good[0] if len(good) == 1 else {key: np.concatenate([p[key] for p in good]) for key in good[0]}
         try:
             outputs = compute(joined)
         except DependencyError as exc:

@@ -17,6 +17,22 @@ from rawvision.triton.file_runner import ModelFileRunner
 from rawvision.triton.parameters import OnnxRunnerParameters
 
 
+def session_options(threads: int) -> ort.SessionOptions:
+    """CPU session options for a server that shares its cores: no busy-spinning, one inter-op thread.
+
+    ONNX Runtime's pool threads spin while waiting for work by default; between requests, and beside
+    the decoding processes, that burnt about as much CPU as the model itself (docs/perf-levers.md).
+    """
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    return options
+
+
 class TritonPythonModel(ModelFileRunner):
     """Run ``<version>/<onnx_filename>`` with ONNX Runtime on the CPU over whole dynamic batches."""
 
@@ -24,8 +40,7 @@ class TritonPythonModel(ModelFileRunner):
 
     def load(self, path: Path, threads: int) -> None:
         """Open the session once and check that its inputs are the config's."""
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
+        options = session_options(threads)
         # Models whose inputs change shape per request (OCR) set cpu_mem_arena "false": ONNX Runtime's
         # arena and memory patterns are planned per shape and would keep growing with every new size.
         if not cast(OnnxRunnerParameters, self.parameters).cpu_mem_arena:
