@@ -22,10 +22,16 @@ from rawvision.imaging import DecodeLimits
 from rawvision.transforms import PreprocessSpec, preprocess
 from rawvision.triton.repository import config_parameters, decode_limits, model_config, preprocess_spec
 
+CORE_FILES = ("model.onnx", "model.pt")
+
 
 @dataclass(frozen=True)
 class Pipeline:
-    """The three steps of an ensemble, read from the repository."""
+    """The three steps of an ensemble, read from the repository.
+
+    ``model_file`` is the core's newest ``model.onnx`` or ``model.pt``; ``core_input``/``core_output`` are
+    the core's tensor names that the ensemble maps to ``preprocessed_image`` and ``logits``.
+    """
 
     ensemble: str
     preprocess_model: str
@@ -33,25 +39,39 @@ class Pipeline:
     postprocess_model: str
     spec: PreprocessSpec
     limits: DecodeLimits
-    onnx_path: Path
+    model_file: Path
+    core_input: str
+    core_output: str
     labels: tuple[str, ...]
     top_k: int
 
+    @property
+    def onnx_path(self) -> Path:
+        """The core's ONNX file; raises ``ValueError`` for a TorchScript core."""
+        if self.model_file.suffix != ".onnx":
+            raise ValueError(f"{self.core_model} is not an ONNX model ({self.model_file.name})")
+        return self.model_file
+
     @classmethod
     def from_repository(cls, repository: str | Path, ensemble: str) -> Pipeline:
-        """Read ``ensemble``'s steps; raises ``ValueError`` unless it is preprocess → ONNX → postprocess."""
+        """Read ``ensemble``'s steps; raises ``ValueError`` unless it is preprocess → ONNX/TorchScript → post."""
         repository = Path(repository)
-        steps = [step.model_name for step in model_config(repository, ensemble).ensemble_scheduling.step]
+        steps = list(model_config(repository, ensemble).ensemble_scheduling.step)
         if len(steps) != 3:
-            raise ValueError(f"expected 3 steps (preprocess, core, postprocess), got {steps}")
-        pre, core, post = steps
-        versions = sorted((p for p in (repository / core).iterdir() if (p / "model.onnx").is_file()),
-                          key=lambda p: int(p.name))
+            raise ValueError(f"expected 3 steps (preprocess, core, postprocess), got {[s.model_name for s in steps]}")
+        pre, core, post = (step.model_name for step in steps)
+        versions = sorted((p for p in (repository / core).iterdir() if p.name.isdigit()
+                           and any((p / f).is_file() for f in CORE_FILES)), key=lambda p: int(p.name))
         if not versions:
-            raise ValueError(f"{core} has no model.onnx (only ONNX cores have a baseline)")
+            raise ValueError(f"{core} has no {' or '.join(CORE_FILES)}")
+        model_file = next(versions[-1] / f for f in CORE_FILES if (versions[-1] / f).is_file())
+        core_input = next((k for k, v in steps[1].input_map.items() if v == "preprocessed_image"), None)
+        core_output = next((k for k, v in steps[1].output_map.items() if v == "logits"), None)
+        if core_input is None or core_output is None:
+            raise ValueError(f"{ensemble}: the core step does not map preprocessed_image → logits")
         post_params = config_parameters(model_config(repository, post))
         return cls(ensemble, pre, core, post, preprocess_spec(repository, pre),
-                   decode_limits(repository, pre), versions[-1] / "model.onnx",
+                   decode_limits(repository, pre), model_file, core_input, core_output,
                    load_labels(repository / post / post_params.get("label_filename", "labels.txt")),
                    int(post_params.get("top_k", "5")))
 

@@ -1,0 +1,124 @@
+"""The limit: the ensemble's own code in one plain process per core, no network, looping over the images.
+
+The same shared preprocessing, model file and ``classify`` as the ensemble's steps: what a server could
+approach but hardly beat on the same cores.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rawvision.classify import classify
+from rawvision.perf import proc
+from rawvision.perf.baseline import Pipeline
+from rawvision.transforms import preprocess
+
+
+@dataclass(frozen=True)
+class WorkerResult:
+    """One limit process: its latencies (s), monotonic start/end, CPU seconds from ``/proc/self/stat``."""
+
+    latencies: tuple[float, ...]
+    start: float
+    end: float
+    cpu_seconds: float
+
+
+@dataclass(frozen=True)
+class LimitResult:
+    """All limit processes together."""
+
+    images: int
+    images_per_second: float
+    p50_ms: float
+    p99_ms: float
+    cpu_seconds: tuple[float, ...]  # per process, over the timed loop only
+
+
+def runner(pipeline: Pipeline) -> Callable[[np.ndarray], np.ndarray]:
+    """The core model on one intra-op thread: ONNX Runtime, or PyTorch for a TorchScript file."""
+    if pipeline.model_file.suffix == ".pt":
+        import torch
+
+        torch.set_num_threads(1)
+        module = torch.jit.load(str(pipeline.model_file)).eval()  # type: ignore[no-untyped-call]
+
+        def run_torch(x: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():
+                return np.asarray(module(torch.from_numpy(x)).numpy())
+
+        return run_torch
+    session = pipeline.session(1)
+    name = session.get_inputs()[0].name
+
+    def run_onnx(x: np.ndarray) -> np.ndarray:
+        return np.asarray(session.run(None, {name: x})[0])
+
+    return run_onnx
+
+
+def top1(pipeline: Pipeline, run: Callable[[np.ndarray], np.ndarray], image: bytes) -> str:
+    """The ensemble's own answer for one image, in process: the top label."""
+    answer = classify(run(preprocess([image], pipeline.spec, pipeline.limits)), pipeline.labels, pipeline.top_k)
+    return bytes(answer.labels[0][0]).decode()
+
+
+def _worker(repository: str, ensemble: str, images: Sequence[bytes], rounds: int, barrier: Any,
+            results: Any) -> None:
+    try:
+        results.put(_loop(repository, ensemble, images, rounds, barrier))
+    except Exception as exc:  # report it to the parent instead of leaving it waiting
+        barrier.abort()
+        results.put(f"{type(exc).__name__}: {exc}")
+
+
+def _loop(repository: str, ensemble: str, images: Sequence[bytes], rounds: int, barrier: Any) -> WorkerResult:
+    pipeline = Pipeline.from_repository(repository, ensemble)
+    run = runner(pipeline)
+    top1(pipeline, run, images[0])  # warm-up
+    latencies = []
+    barrier.wait()
+    cpu, start = proc.stat(os.getpid()).cpu_seconds, time.monotonic()
+    for _ in range(rounds):
+        for image in images:
+            began = time.perf_counter()
+            top1(pipeline, run, image)
+            latencies.append(time.perf_counter() - began)
+    end = time.monotonic()
+    return WorkerResult(tuple(latencies), start, end, proc.stat(os.getpid()).cpu_seconds - cpu)
+
+
+def run_limit(repository: Path, ensemble: str, images: Sequence[bytes], rounds: int,
+              processes: int | None = None) -> LimitResult:
+    """``processes`` (default: one per core) plain processes, each doing ``rounds`` passes over ``images``."""
+    count = processes or os.cpu_count() or 1
+    context = multiprocessing.get_context("spawn")
+    barrier, queue = context.Barrier(count), context.Queue()
+    workers = [context.Process(target=_worker, args=(str(repository), ensemble, list(images), rounds, barrier,
+                                                     queue)) for _ in range(count)]
+    for worker in workers:
+        worker.start()
+    try:
+        answers = [queue.get(timeout=3600) for _ in workers]
+    finally:
+        for worker in workers:
+            worker.join(timeout=60)
+            if worker.is_alive():
+                worker.kill()
+    failed = [a for a in answers if isinstance(a, str)]
+    if failed:
+        raise RuntimeError(f"a limit process failed: {failed[0]}")
+    results: list[WorkerResult] = answers
+    latencies = np.array([lat for r in results for lat in r.latencies])
+    wall = max(r.end for r in results) - min(r.start for r in results)
+    p50, p99 = (np.percentile(latencies, [50, 99]) * 1000).tolist()
+    return LimitResult(latencies.size, latencies.size / wall, float(p50), float(p99),
+                       tuple(r.cpu_seconds for r in results))
