@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,7 @@ class Summary:
     p99_ms: float
     wall_seconds: float
     client_cpu_seconds: float
+    failure_kinds: str = ""  # e.g. "503 x2, no response x1"
 
 
 def parse_csv(text: str) -> tuple[list[float], list[int], float]:
@@ -75,8 +77,13 @@ def summarise(runs: Sequence[HeyRun]) -> Summary:
     requests = sum(run.requested for run in runs)
     done = sum(run.requested - run.failures for run in runs)
     p50, p99 = (np.percentile(latencies, [50, 99]) * 1000).tolist() if latencies.size else (float("nan"),) * 2
+    kinds = Counter(str(status) for run in runs for status in run.statuses if status != 200)
+    missing = sum(run.requested - len(run.statuses) for run in runs)
+    if missing:
+        kinds["no response"] = missing
     return Summary(requests, sum(run.failures for run in runs), done / wall if wall > 0 else 0.0,
-                   float(p50), float(p99), wall, sum(run.cpu_seconds for run in runs))
+                   float(p50), float(p99), wall, sum(run.cpu_seconds for run in runs),
+                   ", ".join(f"{kind} x{count}" for kind, count in sorted(kinds.items())))
 
 
 def triton_body(image: bytes, input_name: str = "IMAGE", output: str = "LABELS") -> tuple[bytes, int]:

@@ -6,13 +6,15 @@ approach but hardly beat on the same cores.
 
 from __future__ import annotations
 
-import multiprocessing
+import json
 import os
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -71,21 +73,15 @@ def top1(pipeline: Pipeline, run: Callable[[np.ndarray], np.ndarray], image: byt
     return bytes(answer.labels[0][0]).decode()
 
 
-def _worker(repository: str, ensemble: str, images: Sequence[bytes], rounds: int, barrier: Any,
-            results: Any) -> None:
-    try:
-        results.put(_loop(repository, ensemble, images, rounds, barrier))
-    except Exception as exc:  # report it to the parent instead of leaving it waiting
-        barrier.abort()
-        results.put(f"{type(exc).__name__}: {exc}")
-
-
-def _loop(repository: str, ensemble: str, images: Sequence[bytes], rounds: int, barrier: Any) -> WorkerResult:
+def _loop(repository: str, ensemble: str, images: Sequence[bytes], rounds: int) -> WorkerResult:
+    """Load, warm up, say ``ready``, wait for ``go`` on stdin, then time ``rounds`` passes."""
     pipeline = Pipeline.from_repository(repository, ensemble)
     run = runner(pipeline)
     top1(pipeline, run, images[0])  # warm-up
     latencies = []
-    barrier.wait()
+    print("ready", flush=True)
+    if sys.stdin.readline().strip() != "go":
+        raise RuntimeError("the bench did not say go")
     cpu, start = proc.stat(os.getpid()).cpu_seconds, time.monotonic()
     for _ in range(rounds):
         for image in images:
@@ -96,29 +92,58 @@ def _loop(repository: str, ensemble: str, images: Sequence[bytes], rounds: int, 
     return WorkerResult(tuple(latencies), start, end, proc.stat(os.getpid()).cpu_seconds - cpu)
 
 
+def _read_line(worker: subprocess.Popen[str]) -> str:
+    assert worker.stdout is not None
+    line = worker.stdout.readline()
+    if not line:
+        worker.wait()
+        assert worker.stderr is not None
+        raise RuntimeError(f"a limit process failed ({worker.returncode}): {worker.stderr.read()[-2000:]}")
+    return line
+
+
 def run_limit(repository: Path, ensemble: str, images: Sequence[bytes], rounds: int,
               processes: int | None = None) -> LimitResult:
-    """``processes`` (default: one per core) plain processes, each doing ``rounds`` passes over ``images``."""
+    """``processes`` (default: one per core) plain processes, each doing ``rounds`` passes over ``images``.
+
+    Each is ``python -m rawvision.perf.limit``; all load first, then start together on one ``go``.
+    """
     count = processes or os.cpu_count() or 1
-    context = multiprocessing.get_context("spawn")
-    barrier, queue = context.Barrier(count), context.Queue()
-    workers = [context.Process(target=_worker, args=(str(repository), ensemble, list(images), rounds, barrier,
-                                                     queue)) for _ in range(count)]
-    for worker in workers:
-        worker.start()
-    try:
-        answers = [queue.get(timeout=3600) for _ in workers]
-    finally:
-        for worker in workers:
-            worker.join(timeout=60)
-            if worker.is_alive():
-                worker.kill()
-    failed = [a for a in answers if isinstance(a, str)]
-    if failed:
-        raise RuntimeError(f"a limit process failed: {failed[0]}")
-    results: list[WorkerResult] = answers
+    with tempfile.TemporaryDirectory(prefix="rawvision-limit-") as folder:
+        files = []
+        for index, image in enumerate(images):
+            files.append(Path(folder) / f"{index}.img")
+            files[-1].write_bytes(image)
+        command = [sys.executable, "-m", "rawvision.perf.limit", str(repository), ensemble, str(rounds),
+                   *map(str, files)]
+        workers = [subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}) for _ in range(count)]
+        try:
+            for worker in workers:
+                _read_line(worker)
+            for worker in workers:
+                assert worker.stdin is not None
+                worker.stdin.write("go\n")
+                worker.stdin.flush()
+            results = [WorkerResult(**json.loads(_read_line(worker))) for worker in workers]
+        finally:
+            for worker in workers:
+                if worker.poll() is None:
+                    worker.kill()
+                worker.communicate()
     latencies = np.array([lat for r in results for lat in r.latencies])
     wall = max(r.end for r in results) - min(r.start for r in results)
     p50, p99 = (np.percentile(latencies, [50, 99]) * 1000).tolist()
     return LimitResult(latencies.size, latencies.size / wall, float(p50), float(p99),
                        tuple(r.cpu_seconds for r in results))
+
+
+def main(argv: Sequence[str]) -> None:
+    """One limit process: ``REPOSITORY ENSEMBLE ROUNDS IMAGE...``; prints its result as JSON."""
+    repository, ensemble, rounds, *paths = argv
+    result = _loop(repository, ensemble, [Path(p).read_bytes() for p in paths], int(rounds))
+    print(json.dumps(asdict(result)), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

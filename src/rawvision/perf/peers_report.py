@@ -66,7 +66,8 @@ def results_table(results: Sequence[PeersResult]) -> list[str]:
                 f"{row.images_per_second:.1f} | {row.p50_ms:.1f} | {row.p99_ms:.1f} | "
                 f"{_fmt(ratio(result.rows, row, PEER) if row.service != GRPC else None)} | "
                 f"{_fmt(ratio(result.rows, row, LIMIT) if row.service != GRPC else None)} | "
-                f"{row.failures} of {row.requests} | {row.cpu_ms_total:.2f} | {processes} |")
+                f"{row.failures} of {row.requests}{f' ({row.failure_kinds})' if row.failure_kinds else ''} | "
+                f"{row.cpu_ms_total:.2f} | {processes} |")
     return lines
 
 

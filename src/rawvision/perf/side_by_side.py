@@ -56,6 +56,7 @@ class Row:
     requests: int
     failures: int
     cpu_ms: tuple[tuple[str, float], ...]  # CPU ms per image, per process
+    failure_kinds: str = ""  # what the non-200 answers were, e.g. "503 x2, no response x1"
 
     @property
     def cpu_ms_total(self) -> float:
@@ -243,10 +244,10 @@ def _requests(settings: Settings, images: ImageSet) -> int:
 def _row(ensemble: str, images: ImageSet, service: str, connections: int, summary: Summary,
          cpu: tuple[tuple[str, float], ...]) -> Row:
     if summary.failures:
-        LOGGER.error("%s %s %s at %d connections: %d of %d responses were not 200", ensemble, images.name,
-                     service, connections, summary.failures, summary.requests)
+        LOGGER.error("%s %s %s at %d connections: %d of %d responses were not 200 (%s)", ensemble,
+                     images.name, service, connections, summary.failures, summary.requests, summary.failure_kinds)
     return Row(ensemble, images.name, service, connections, summary.images_per_second, summary.p50_ms,
-               summary.p99_ms, summary.requests, summary.failures, cpu)
+               summary.p99_ms, summary.requests, summary.failures, cpu, summary.failure_kinds)
 
 
 def limit_rows(repository: Path, pipeline: Pipeline, sets: Sequence[ImageSet], settings: Settings) -> list[Row]:
@@ -302,8 +303,13 @@ def _grpc_rows(pipeline: Pipeline, options: ServerOptions, images: ImageSet, set
         LOGGER.warning("%s: gRPC (perf_analyzer), %s, %d connections", pipeline.ensemble, images.name,
                        connections)
         stats, before = triton_stats.fetch(options.http_url), proc.snapshot(pids)
-        (point,) = run_perf_analyzer(command, pipeline.ensemble, options.grpc_url, images.images, workdir,
-                                     [connections], interval_ms=2000, protocol="grpc", max_trials=3)
+        try:
+            (point,) = run_perf_analyzer(command, pipeline.ensemble, options.grpc_url, images.images, workdir,
+                                         [connections], interval_ms=3000, protocol="grpc", max_trials=5)
+        except PerfAnalyzerError as exc:  # e.g. no stable measurement on a busy machine: no row, say so
+            LOGGER.error("%s: no gRPC row at %d connections: %s", pipeline.ensemble, connections,
+                         str(exc).splitlines()[-1])
+            continue
         steps = triton_stats.delta(stats, triton_stats.fetch(options.http_url))
         done = next((s.requests for s in steps if s.model == pipeline.ensemble), 0)
         rows.append(Row(pipeline.ensemble, images.name, GRPC, connections, point.throughput, point.p50_ms,
