@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from rawvision.perf import peer_service, proc, triton_stats
-from rawvision.perf.hey import HeyRun, parse_csv, summarise, triton_body
+from rawvision.perf.hey import HeyRun, parse_csv, sent, summarise, triton_body
 from rawvision.perf.peers_report import breakdown_table, markdown, ratio, results_table
 from rawvision.perf.side_by_side import ENSEMBLE, GRPC, LIMIT, PEER, Breakdown, PeersResult, Row, cpu_per_image
 from rawvision.transforms import PreprocessSpec, preprocess
@@ -45,6 +45,12 @@ def test_summary_pools_runs() -> None:
     assert summary.client_cpu_seconds == pytest.approx(0.3)
     assert summary.failure_kinds == "500 x1"
     assert summarise([HeyRun(3, (0.01,), (503,), 0.1)]).failure_kinds == "503 x1, no response x2"
+
+
+def test_hey_sends_whole_rounds_per_worker() -> None:
+    assert sent(200, 16) == 192
+    assert sent(2, 4) == 4
+    assert sent(200, 4) == 200
 
 
 def test_triton_body_is_json_header_then_one_length_prefixed_element() -> None:

@@ -97,6 +97,11 @@ def triton_body(image: bytes, input_name: str = "IMAGE", output: str = "LABELS")
     return header + element, len(header)
 
 
+def sent(requests: int, connections: int) -> int:
+    """What ``hey -n requests -c connections`` really sends: each worker sends ``n // c`` requests."""
+    return max(requests, connections) // connections * connections
+
+
 def hey_binary() -> str:
     """The ``hey`` executable (Debian package ``hey``; ``make setup`` installs it)."""
     found = shutil.which("hey")
@@ -108,7 +113,7 @@ def hey_binary() -> str:
 def hey_command(url: str, body: Path, requests: int, connections: int, content_type: str,
                 headers: Sequence[str] = ()) -> list[str]:
     """The hey command line for one run (POST, CSV output)."""
-    command = [hey_binary(), "-n", str(max(requests, connections)), "-c", str(connections), "-m", "POST",
+    command = [hey_binary(), "-n", str(sent(requests, connections)), "-c", str(connections), "-m", "POST",
                "-T", content_type, "-D", str(body), "-o", "csv", "-t", "120"]
     for header in headers:
         command += ["-H", header]

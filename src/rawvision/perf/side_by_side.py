@@ -25,7 +25,7 @@ from pathlib import Path
 from rawvision.perf import proc, triton_stats
 from rawvision.perf.analyzer import PerfAnalyzerError, perf_analyzer_command, run_perf_analyzer
 from rawvision.perf.baseline import Pipeline
-from rawvision.perf.hey import HeyRun, Summary, hey_command, run_hey, summarise, triton_body
+from rawvision.perf.hey import HeyRun, Summary, hey_command, run_hey, sent, summarise, triton_body
 from rawvision.perf.images import ImageSet, image_sets
 from rawvision.perf.limit import run_limit, runner, top1
 from rawvision.triton.server import EmbeddedServer, ServerOptions, free_ports
@@ -232,7 +232,7 @@ def hey_set(url: str, images: ImageSet, requests: int, connections: int, workdir
             headers = [f"Inference-Header-Content-Length: {header_length}"]
         path = workdir / f"body-{'triton' if triton else 'peer'}-{images.name}-{index}.bin"
         path.write_bytes(body)
-        count = max(requests, connections)
+        count = sent(requests, connections)
         runs.append(run_hey(hey_command(url, path, count, connections, content_type, headers), count))
     return runs
 
