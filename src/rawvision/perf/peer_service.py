@@ -72,6 +72,10 @@ def predict(data: bytes) -> list[dict[str, Any]]:
     return [{"label": labels[i], "score": float(probs[i])} for i in best]
 
 
+if "PEER_MODEL" in os.environ:
+    model()  # load at start, in each worker
+
+
 @app.post("/classify")
 async def classify(request: Request) -> list[dict[str, Any]]:
     """POST the raw image bytes; get the top-k labels."""

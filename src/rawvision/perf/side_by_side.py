@@ -259,8 +259,8 @@ def limit_rows(repository: Path, pipeline: Pipeline, sets: Sequence[ImageSet], s
         LOGGER.warning("%s: limit on %s (%d processes x %d rounds)", pipeline.ensemble, images.name,
                        settings.workers, rounds)
         result = run_limit(repository, pipeline.ensemble, images.images, rounds, settings.workers)
-        per_process = result.images / len(result.cpu_seconds)
-        cpu = tuple((f"limit process {i}", 1000 * s / per_process) for i, s in enumerate(result.cpu_seconds, 1))
+        # Like every other row: each process's CPU over all images the row answered, so the total adds up.
+        cpu = tuple((f"limit process {i}", 1000 * s / result.images) for i, s in enumerate(result.cpu_seconds, 1))
         rows.append(Row(pipeline.ensemble, images.name, LIMIT, 0, result.images_per_second, result.p50_ms,
                         result.p99_ms, result.images, 0, cpu))
     return rows
@@ -307,8 +307,9 @@ def _grpc_rows(pipeline: Pipeline, options: ServerOptions, images: ImageSet, set
             (point,) = run_perf_analyzer(command, pipeline.ensemble, options.grpc_url, images.images, workdir,
                                          [connections], interval_ms=3000, protocol="grpc", max_trials=5)
         except PerfAnalyzerError as exc:  # e.g. no stable measurement on a busy machine: no row, say so
+            reason = [line for line in str(exc).splitlines() if line.strip()][-1:]
             LOGGER.error("%s: no gRPC row at %d connections: %s", pipeline.ensemble, connections,
-                         str(exc).splitlines()[-1])
+                         reason[0] if reason else exc)
             continue
         steps = triton_stats.delta(stats, triton_stats.fetch(options.http_url))
         done = next((s.requests for s in steps if s.model == pipeline.ensemble), 0)
