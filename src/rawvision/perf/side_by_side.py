@@ -21,6 +21,7 @@ import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import IO
 
 from rawvision.perf import proc, triton_stats
 from rawvision.perf.analyzer import PerfAnalyzerError, perf_analyzer_command, run_perf_analyzer
@@ -28,7 +29,7 @@ from rawvision.perf.baseline import Pipeline
 from rawvision.perf.hey import HeyRun, Summary, hey_command, run_hey, sent, summarise, triton_body
 from rawvision.perf.images import ImageSet, image_sets
 from rawvision.perf.limit import run_limit, runner, top1
-from rawvision.triton.server import EmbeddedServer, ServerOptions, free_ports
+from rawvision.triton.server import EmbeddedServer, ServerError, ServerOptions, free_ports
 
 LOGGER = logging.getLogger(__name__)
 CLASSIFIERS = ("mnist", "mnist_torchscript_ensemble", "fashion_mnist", "imagenet")
@@ -318,6 +319,24 @@ def _grpc_rows(pipeline: Pipeline, options: ServerOptions, images: ImageSet, set
     return rows
 
 
+@contextlib.contextmanager
+def started(options: ServerOptions, log: IO[bytes], attempts: int = 2) -> Iterator[EmbeddedServer]:
+    """The embedded server, started again once if it dies while loading (seen here: a stub's shm lock)."""
+    for attempt in range(1, attempts + 1):
+        server = EmbeddedServer(options, log)
+        try:
+            server.start(timeout=300)
+            break
+        except ServerError as exc:
+            if attempt == attempts:
+                raise
+            LOGGER.error("tritonserver failed to start (%s); once more", exc)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 def ensemble_rows(repository: Path, pipeline: Pipeline, sets: Sequence[ImageSet], settings: Settings,
                   workdir: Path) -> tuple[list[Row], list[Breakdown], int]:
     """The ensemble under hey (HTTP, binary tensors) and perf_analyzer (gRPC), with Triton's step stats."""
@@ -326,7 +345,7 @@ def ensemble_rows(repository: Path, pipeline: Pipeline, sets: Sequence[ImageSet]
                             load_models=(pipeline.ensemble,), watchdog=False)
     url = f"http://{options.http_url}/v2/models/{pipeline.ensemble}/infer"
     rows, breakdowns, checked = [], [], 0
-    with (workdir / f"{pipeline.ensemble}-server.log").open("wb") as log, EmbeddedServer(options, log) as server:
+    with (workdir / f"{pipeline.ensemble}-server.log").open("wb") as log, started(options, log) as server:
         for images in sets:
             checked += check_ensemble(options.http_url, pipeline, images)
         hey_set(url, sets[-1], 8 * settings.workers, settings.workers, workdir, "application/octet-stream",
