@@ -126,6 +126,8 @@ def plot(results: Sequence[PeersResult], path: Path) -> None:
                 if row.service == LIMIT:
                     axis.axhline(row.images_per_second, color="tab:green", linestyle="--", label="limit")
             axis.set_xscale("log", base=2)
+            levels = sorted({row.connections for row in rows if row.service != LIMIT})
+            axis.set_xticks(levels, [str(level) for level in levels])
             axis.set_xlabel("connections")
             axis.set_ylabel("images / second")
             axis.set_ylim(bottom=0)
