@@ -32,7 +32,12 @@ def model() -> tuple[Any, list[str]]:
 
         torch.set_num_threads(1)
         module = torch.jit.load(path).eval()  # type: ignore[no-untyped-call]
-        return (lambda x: module(torch.from_numpy(x)).detach().numpy()), [s for s in labels if s.strip()]
+
+        def run(x: np.ndarray) -> np.ndarray:
+            with torch.no_grad():
+                return np.asarray(module(torch.from_numpy(x)).numpy())
+
+        return run, [s for s in labels if s.strip()]
     import onnxruntime as ort
 
     options = ort.SessionOptions()
