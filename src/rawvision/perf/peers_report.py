@@ -21,8 +21,11 @@ How it was measured, per ensemble, one after the other on the same machine:
   tensor protocol (JSON header + one BYTES element, `Inference-Header-Content-Length`, LABELS as JSON).
 - **load generator**: `hey` for the peer and the ensemble. `hey -D` sends one body for all requests, so a
   mixed set is one hey run per image with the same request count; img/s = all requests / summed wall time
-  of the runs, p50/p99 pooled from every run's `hey -o csv`. The gRPC row is driven by perf_analyzer
-  (another load generator; its figures are not used for ratios; its CPU column leaves perf_analyzer out).
+  of the runs, p50/p99 pooled from every run's `hey -o csv`. hey gives each connection `n // c` requests,
+  so at 16 connections and 16 requests per image every run is one ramp-up and drain: mixed rows at high
+  connection counts understate steady throughput for the peer and the ensemble alike (`--requests 64`
+  for steadier figures). The gRPC row is driven by perf_analyzer, which cycles through all images in one
+  run (another load generator; its figures are not used for ratios; its CPU column leaves it out).
 - **checks**: before timing, every image is sent once to each service and its top-1 label compared with
   that side's own code in process (the peer's module; the ensemble's shared library); a mismatch fails the
   bench. During timing, every response must be HTTP 200; the non-200 column counts the others.
