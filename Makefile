@@ -14,9 +14,10 @@ MODELS := $(REPO)/mnist_onnx/1/model.onnx $(REPO)/mnist_torchscript/1/model.pt \
 # Debian packages that demos and tests need; `make setup` installs the missing ones (as root, via apt-get).
 # nginx: the scale-out test runs two servers behind a local nginx (tests/integration/test_scale_out.py), and
 # `rawvision front` is the guarded front door; openssl makes its self-signed certificate; curl tests it.
-SYSTEM_PACKAGES := curl dataset-fashion-mnist fonts-dejavu-core nginx openssl
+# hey: the one HTTP load generator of `make bench-peers` (the ensemble against its FastAPI peer).
+SYSTEM_PACKAGES := curl dataset-fashion-mnist fonts-dejavu-core hey nginx openssl
 
-.PHONY: setup system-packages models demo test lint unit integration serve clean-models bench-fashion perf-analyzer bench coldstart
+.PHONY: setup system-packages models demo test lint unit integration serve clean-models bench-fashion perf-analyzer bench bench-peers coldstart
 
 system-packages:
 	@missing=$$(for p in $(SYSTEM_PACKAGES) ""; do [ -z "$$p" ] || dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -93,8 +94,13 @@ $(PERF_ANALYZER): | $(BIN)/.installed
 
 perf-analyzer: $(PERF_ANALYZER)
 
-# Full benchmark → docs/perf.md + docs/perf.png. On glibc < 2.38 set the prefix, e.g.
+# perf_analyzer sweep → docs/perf-analyzer.md + docs/perf-analyzer.png. On glibc < 2.38 set the prefix, e.g.
 #   make bench PERF_PREFIX=../shared/tools/with-glibc-2.41
 PERF_PREFIX ?= $(RAWVISION_PERF_ANALYZER_PREFIX)
 bench: setup models $(PERF_ANALYZER)
 	$(BIN)/rawvision -v bench --repository $(REPO) --out docs $(if $(PERF_PREFIX),--prefix "$(PERF_PREFIX)")
+
+# Side by side → docs/perf.md + docs/perf-peers.png: each classifier ensemble against the FastAPI + ONNX Runtime
+# service a user would write and the no-network limit, all driven by hey (gRPC rows by perf_analyzer).
+bench-peers: setup models $(PERF_ANALYZER)
+	$(BIN)/rawvision -v bench --peers --repository $(REPO) --out docs $(if $(PERF_PREFIX),--prefix "$(PERF_PREFIX)")

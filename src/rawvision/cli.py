@@ -116,7 +116,29 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(args.repository, args.out)
 
 
+def _bench_peers(args: argparse.Namespace) -> int:
+    from rawvision.perf.hey import HeyError
+    from rawvision.perf.peers import run_peers
+    from rawvision.perf.side_by_side import CheckError, Settings
+
+    settings = Settings(connections=tuple(args.connections), requests_per_image=args.requests,
+                        typical_requests=args.typical_requests, grpc=args.grpc, perf_analyzer_prefix=args.prefix)
+    try:
+        report, results = run_peers(args.repository, args.out, args.ensemble or None, settings, args.note)
+    except (CheckError, HeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {report} and {report.parent / 'perf-peers.png'}")
+    failures = sum(row.failures for result in results for row in result.rows)
+    if failures:
+        print(f"error: {failures} responses were not HTTP 200 (see the non-200 column)", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _bench(args: argparse.Namespace) -> int:
+    if args.peers:
+        return _bench_peers(args)
     from rawvision.perf.analyzer import PerfAnalyzerError
     from rawvision.perf.run import run_bench
 
@@ -153,16 +175,27 @@ def build_parser() -> argparse.ArgumentParser:
     add_models_parser(commands)
 
     bench = commands.add_parser("bench", help="perf_analyzer on every ensemble + in-process and two-call "
-                                "baselines → docs/perf.md and docs/perf.png")
+                                "baselines → docs/perf-analyzer.md; with --peers, each classifier against a "
+                                "FastAPI peer and the no-network limit → docs/perf.md")
     bench.add_argument("--repository", type=Path, default=DEFAULT_REPOSITORY)
     bench.add_argument("--out", type=Path, default=Path("docs"))
-    bench.add_argument("--ensemble", action="append", default=[], help="repeatable; default: every ensemble")
+    bench.add_argument("--ensemble", action="append", default=[],
+                       help="repeatable; default: every ensemble (with --peers: every classifier)")
     bench.add_argument("--concurrency", type=int, nargs=3, default=[1, 8, 1], metavar=("START", "END", "STEP"))
     bench.add_argument("--perf-analyzer", type=Path, help="the binary (default: .tools/perf_analyzer/bin/...)")
     bench.add_argument("--prefix", help="command prefix for an old glibc, e.g. ../shared/tools/with-glibc-2.41 "
                        "(default: $RAWVISION_PERF_ANALYZER_PREFIX)")
     bench.add_argument("--seconds", type=float, default=5.0, help="per in-process setting")
     bench.add_argument("--note", default="", help="a sentence for the report's header")
+    bench.add_argument("--peers", action="store_true", help="side by side: limit, FastAPI peer and ensemble "
+                       "driven by hey → docs/perf.md and docs/perf-peers.png")
+    bench.add_argument("--connections", type=int, nargs="+", default=[1, 4, 16], help="with --peers")
+    bench.add_argument("--requests", type=int, default=16,
+                       help="with --peers: hey requests per image per run on the mixed sets")
+    bench.add_argument("--typical-requests", type=int, default=200,
+                       help="with --peers: hey requests per run on the typical image")
+    bench.add_argument("--no-grpc", dest="grpc", action="store_false",
+                       help="with --peers: skip the perf_analyzer gRPC rows")
     bench.set_defaults(run=_bench)
 
     add_export_parser(commands, DEFAULT_REPOSITORY)

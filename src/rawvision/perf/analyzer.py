@@ -105,17 +105,17 @@ def parse_csv(path: Path) -> list[PerfPoint]:
 
 
 def run_perf_analyzer(command: Sequence[str], model: str, url: str, images: Sequence[bytes], workdir: Path,
-                      concurrency: Sequence[int], interval_ms: int = 4000, timeout: float = 1800.0
-                      ) -> list[PerfPoint]:
-    """Run perf_analyzer over HTTP on ``model`` at each concurrency, with ``images`` as input data."""
+                      concurrency: Sequence[int], interval_ms: int = 4000, timeout: float = 1800.0,
+                      protocol: str = "http", max_trials: int = 10) -> list[PerfPoint]:
+    """Run perf_analyzer over ``protocol`` (http or grpc) on ``model`` at each concurrency, ``images`` as data."""
     workdir.mkdir(parents=True, exist_ok=True)
     data = workdir / f"{model}-input.json"
     data.write_text(json.dumps(input_data(images)), encoding="utf-8")
     results = workdir / f"{model}-perf.csv"
-    args = [*command, "-m", model, "-u", url, "-i", "http", "--input-data", str(data),
+    args = [*command, "-m", model, "-u", url, "-i", protocol, "--input-data", str(data),
             "--concurrency-range", _range(concurrency),
             "--measurement-interval", str(interval_ms), "--stability-percentage", "100",
-            "--max-trials", "10", "--percentile", "99", "-f", str(results)]
+            "--max-trials", str(max_trials), "--percentile", "99", "-f", str(results)]
     done = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
     (workdir / f"{model}-perf.log").write_text(done.stdout + done.stderr, encoding="utf-8")
     if done.returncode != 0 or not results.is_file():

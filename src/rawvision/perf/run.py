@@ -23,6 +23,7 @@ from rawvision.triton.server import EmbeddedServer, ServerOptions, free_ports
 LOGGER = logging.getLogger(__name__)
 PHOTO_SIZES = ((320, 240), (640, 480), (1024, 768), (2048, 1536))
 DIGIT_SIZES = (28, 56, 112, 280)
+REPORT, PLOT = "perf-analyzer.md", "perf-analyzer.png"  # docs/perf.md is the side-by-side report (bench --peers)
 
 
 def _encode(image: Image.Image, fmt: str) -> bytes:
@@ -98,7 +99,7 @@ def machine() -> str:
 def run_bench(repository: Path, out: Path, ensembles: Sequence[str] | None = None,
               concurrency: Sequence[int] = (1, 2, 3, 4, 5, 6, 7, 8), prefix: str | None = None,
               binary: Path | None = None, seconds: float = 5.0, note: str = "") -> Path:
-    """Benchmark ``ensembles`` (default: all) and write ``out/perf.md`` and ``out/perf.png``."""
+    """Benchmark ``ensembles`` (default: all) and write ``out/perf-analyzer.md`` and ``out/perf-analyzer.png``."""
     command = perf_analyzer_command(binary, prefix)
     names = list(ensembles or ensemble_names(repository))
     out.mkdir(parents=True, exist_ok=True)
@@ -136,6 +137,6 @@ def run_bench(repository: Path, out: Path, ensembles: Sequence[str] | None = Non
               f"perf_analyzer 2.60.0 (HTTP, batch 1 per request, real images). {note}".rstrip())
     if skipped:
         header += "\n\nNot benchmarked (no in-process baseline for their shape yet): " + "; ".join(skipped) + "."
-    (out / "perf.md").write_text(markdown(results, header, "perf.png"), encoding="utf-8")
-    plot(results, out / "perf.png")
-    return out / "perf.md"
+    (out / REPORT).write_text(markdown(results, header, PLOT), encoding="utf-8")
+    plot(results, out / PLOT)
+    return out / REPORT
