@@ -122,7 +122,8 @@ def _bench_peers(args: argparse.Namespace) -> int:
     from rawvision.perf.side_by_side import CheckError, Settings
 
     settings = Settings(connections=tuple(args.connections), requests_per_image=args.requests,
-                        typical_requests=args.typical_requests, grpc=args.grpc, perf_analyzer_prefix=args.prefix)
+                        typical_requests=args.typical_requests, seconds_per_row=args.seconds_per_row, grpc=args.grpc,
+                        perf_analyzer_prefix=args.prefix)
     try:
         report, results = run_peers(args.repository, args.out, args.ensemble or None, settings, args.note)
     except (CheckError, HeyError) as exc:
@@ -194,6 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="with --peers: hey requests per image per run on the mixed sets")
     bench.add_argument("--typical-requests", type=int, default=200,
                        help="with --peers: hey requests per run on the typical image")
+    bench.add_argument("--seconds-per-row", type=float, default=3.0,
+                       help="with --peers: at least as many requests per row as the limit answers in this time")
     bench.add_argument("--no-grpc", dest="grpc", action="store_false",
                        help="with --peers: skip the perf_analyzer gRPC rows")
     bench.set_defaults(run=_bench)

@@ -153,3 +153,17 @@ def test_peer_preprocessing_matches_the_ensembles_full_decode(spec: PreprocessSp
     for size in [(320, 240), (240, 320)]:
         data = encode(photo("coffee", size), "JPEG")
         np.testing.assert_allclose(peer_service.preprocess(data), preprocess([data], spec), atol=1e-6)
+
+
+def test_rows_are_scaled_to_last_as_long_as_the_limit_takes() -> None:
+    from rawvision.perf.images import ImageSet
+    from rawvision.perf.side_by_side import Settings, scaled_to_limit
+
+    mixed = ImageSet("mixed", (b"a", b"b", b"c", b"d"), ("0",) * 4, "four")
+    typical = ImageSet("typical", (b"a",), ("0",), "one")
+    limit = [Row("mnist", "mixed", LIMIT, 0, 4000.0, 0.5, 0.8, 100, 0, ()),
+             Row("mnist", "typical", LIMIT, 0, 50.0, 0.5, 0.8, 100, 0, ())]
+    settings = scaled_to_limit(Settings(requests_per_image=16, typical_requests=200, seconds_per_row=2.0),
+                               [mixed, typical], limit)
+    assert settings.requests_per_image == 2000  # 4000 img/s x 2 s over 4 images
+    assert settings.typical_requests == 200  # 50 x 2 = 100 is fewer than asked for: the floor stays

@@ -19,7 +19,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import IO
 
@@ -93,6 +93,9 @@ class Settings:
     connections: tuple[int, ...] = CONNECTIONS
     requests_per_image: int = 16
     typical_requests: int = 200
+    # Peer and ensemble rows send at least as many requests as the limit answers in this many seconds, so a
+    # fast model's rows last long enough to measure (mnist: thousands of requests, not hundreds).
+    seconds_per_row: float = 0.0
     workers: int = os.cpu_count() or 1
     grpc: bool = True
     perf_analyzer_prefix: str | None = None
@@ -370,12 +373,23 @@ def ensemble_rows(repository: Path, pipeline: RepositoryPipeline, sets: Sequence
     return rows, breakdowns, checked
 
 
+def scaled_to_limit(settings: Settings, sets: Sequence[ImageSet], limit: Sequence[Row]) -> Settings:
+    """``settings`` with request counts raised so each row lasts ``seconds_per_row`` at the limit's speed."""
+    rate = {row.image_set: row.images_per_second for row in limit}
+    wanted = {s.name: math.ceil(rate[s.name] * settings.seconds_per_row / len(s.images)) for s in sets}
+    mixed = max((wanted[s.name] for s in sets if len(s.images) > 1), default=0)
+    typical = max((wanted[s.name] for s in sets if len(s.images) == 1), default=0)
+    return replace(settings, requests_per_image=max(settings.requests_per_image, mixed),
+                   typical_requests=max(settings.typical_requests, typical))
+
+
 def bench_ensemble(repository: Path, ensemble: str, settings: Settings, workdir: Path) -> PeersResult:
     """Limit, peer and ensemble rows for one classifier ensemble."""
     pipeline = read_pipeline(repository, ensemble)
     sets = image_sets(pipeline.spec.channels, fashion="fashion" in ensemble)
     workdir.mkdir(parents=True, exist_ok=True)
     rows = limit_rows(repository, pipeline, sets, settings)
+    settings = scaled_to_limit(settings, sets, rows)
     more, peer_checked = peer_rows(pipeline, sets, settings, workdir)
     rows += more
     more, breakdowns, ensemble_checked = ensemble_rows(repository, pipeline, sets, settings, workdir)
