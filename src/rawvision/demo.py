@@ -2,11 +2,14 @@
 
 Digits (PNG and JPEG) to ``mnist``, clothes to ``fashion_mnist``, scikit-image's photos to ``imagenet``
 and a rendered text picture to ``ocr``, each through the thin clients as a user would; the server's
-log goes to ``<out>/server.log`` so the answers stay readable.
+log goes to ``<out>/server.log`` so the answers stay readable. Last, "your own model": ``rawvision add``
+turns a model file the project already has (EfficientNet-Lite0) into a new pipeline in a repository of
+its own, served and asked about the same photos.
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +19,8 @@ import rawvision_client
 from rawvision.export.datasets import test_set
 from rawvision.imaging import encode
 from rawvision.ocr.synthetic import render
+from rawvision.pipelines.add import add_pipeline
+from rawvision.pipelines.reader import read_pipeline
 from rawvision.samples import write_samples
 from rawvision.triton.server import EmbeddedServer, ServerOptions, free_ports
 
@@ -79,4 +84,20 @@ def run_demo(repository: Path, out: Path, count: int = 6) -> int:
         finally:
             client.close()
     print("server stopped")
+    _own_model(repository, out, photo_files)
     return 0
+
+
+def _own_model(repository: Path, out: Path, photos: list[Path]) -> None:
+    """``rawvision add`` on a model file the project has, into its own repository; serve it and ask it."""
+    imagenet = read_pipeline(repository, "imagenet")
+    own = out / "own_repository"
+    shutil.rmtree(own, ignore_errors=True)
+    added = add_pipeline(own, "my_classifier", imagenet.model_file, imagenet.spec, labels=imagenet.labels, top_k=3)
+    print(f"\n== your own model: rawvision add my_classifier --model {imagenet.model_file} "
+          f"--preset efficientnet-lite → {', '.join(added.models)} in {own}")
+    http, grpc, metrics = free_ports(3)
+    options = ServerOptions(repository=own, http_port=http, grpc_port=grpc, metrics_port=metrics)
+    with (out / "own_server.log").open("wb") as log, EmbeddedServer(options, log):
+        _classify(options.http_url, "my_classifier", photos, None)
+    print("server stopped")
