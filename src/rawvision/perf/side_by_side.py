@@ -15,7 +15,6 @@ import math
 import os
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
@@ -29,7 +28,7 @@ from rawvision.perf.hey import HeyRun, Summary, hey_command, run_hey, sent, summ
 from rawvision.perf.images import ImageSet, image_sets
 from rawvision.perf.limit import run_limit, runner, top1
 from rawvision.pipelines.reader import RepositoryPipeline, read_pipeline
-from rawvision.triton.server import EmbeddedServer, ServerError, ServerOptions, free_ports
+from rawvision.triton.server import EmbeddedServer, ServerError, ServerOptions, free_ports, wait_until_ok
 
 LOGGER = logging.getLogger(__name__)
 CLASSIFIERS = ("mnist", "mnist_torchscript_ensemble", "fashion_mnist", "imagenet")
@@ -118,18 +117,10 @@ def _post(url: str, body: bytes, headers: Mapping[str, str]) -> tuple[int, bytes
 
 
 def _wait_http(url: str, process: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise CheckError(f"the peer exited with code {process.returncode} before it was ready")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.2)
-    raise CheckError(f"{url} was not ready within {timeout:.0f} s")
+    try:
+        wait_until_ok(url, process, timeout, "the peer")
+    except ServerError as exc:
+        raise CheckError(str(exc)) from None
 
 
 def peer_environment(pipeline: RepositoryPipeline, workdir: Path) -> dict[str, str]:

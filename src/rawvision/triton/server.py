@@ -181,20 +181,7 @@ class EmbeddedServer:
 
     def wait_ready(self, timeout: float) -> None:
         """Poll the readiness endpoint until it answers 200, the process exits, or ``timeout`` passes."""
-        url = f"http://{self.options.http_url}/v2/health/ready"
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            code = self.process.poll()
-            if code is not None:
-                raise ServerError(f"tritonserver exited with code {code} before it was ready")
-            try:
-                with urllib.request.urlopen(url, timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            time.sleep(0.25)
-        raise ServerError(f"tritonserver was not ready within {timeout:.0f} s")
+        wait_until_ok(f"http://{self.options.http_url}/v2/health/ready", self.process, timeout, "tritonserver")
 
     def stop(self, timeout: float = 30.0) -> int | None:
         """Terminate, wait, then kill if needed; return the exit code."""
@@ -224,6 +211,23 @@ class EmbeddedServer:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.stop()
+
+
+def wait_until_ok(url: str, process: subprocess.Popen[bytes], timeout: float, name: str) -> None:
+    """Poll ``url`` until it answers 200; :class:`ServerError` if ``process`` exits first or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        code = process.poll()
+        if code is not None:
+            raise ServerError(f"{name} exited with code {code} before it was ready")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.25)
+    raise ServerError(f"{name} was not ready within {timeout:.0f} s")
 
 
 def free_ports(count: int) -> Sequence[int]:
