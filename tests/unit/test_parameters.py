@@ -76,3 +76,15 @@ PYTHON_STEPS = [m for m in model_names(REPOSITORY) if model_config(REPOSITORY, m
 def test_every_committed_python_step_parses(model: str) -> None:
     """Each shipped config's parameters are all known to its step (the adapters would refuse them)."""
     assert load_model(REPOSITORY, model) is not None
+
+
+@pytest.mark.parametrize("model", ["mnist_preprocess", "mnist_postprocess", "mnist_onnx"])
+def test_the_watchdogs_restart_count_is_not_a_step_parameter(model: str, tmp_path: Path) -> None:
+    """The stub watchdog reloads a model with ``restarts`` counted up; the step must still load."""
+    shutil.copytree(REPOSITORY / model, tmp_path / model)
+    for config_name in ("config.pbtxt", "configs/embedded.pbtxt"):
+        path = tmp_path / model / config_name
+        if path.is_file():
+            text = path.read_text(encoding="utf-8")
+            path.write_text(text + 'parameters { key: "restarts" value { string_value: "3" } }\n', encoding="utf-8")
+    assert load_model(tmp_path, model) is not None

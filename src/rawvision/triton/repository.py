@@ -34,10 +34,17 @@ def config_parameters(config: Any) -> dict[str, str]:
     return {key: value.string_value for key, value in config.parameters.items()}
 
 
+RESTARTS_PARAMETER = "restarts"
+"""Counted up by the stub watchdog to force a real reload; the server's bookkeeping, not a step's setting."""
+
+
 def json_parameters(config: Mapping[str, Any]) -> dict[str, str]:
-    """The same, from the JSON config that Triton hands a Python-backend model at ``initialize``."""
+    """The same, from the JSON config that Triton hands a Python-backend model at ``initialize``.
+
+    Leaves out :data:`RESTARTS_PARAMETER`, so a step reloaded by the watchdog reads only its own settings.
+    """
     params = config.get("parameters") or {}
-    return {key: str(value["string_value"]) for key, value in params.items()}
+    return {key: str(value["string_value"]) for key, value in params.items() if key != RESTARTS_PARAMETER}
 
 
 def preprocess_spec(repository: str | Path, model: str) -> PreprocessSpec:

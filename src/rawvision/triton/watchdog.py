@@ -21,6 +21,8 @@ import psutil
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
+from rawvision.triton.repository import RESTARTS_PARAMETER
+
 LOGGER = logging.getLogger(__name__)
 Key = TypeVar("Key", str, tuple[str, str])
 STUB_NAME = "triton_python_backend_stub"
@@ -81,8 +83,8 @@ def restart_config(client: httpclient.InferenceServerClient, model: str) -> dict
     """
     config: dict[str, Any] = client.get_model_config(model)
     parameters = config.setdefault("parameters", {})
-    count = int(parameters.get("restarts", {}).get("string_value", "0")) + 1
-    parameters["restarts"] = {"string_value": str(count)}
+    count = int(parameters.get(RESTARTS_PARAMETER, {}).get("string_value", "0")) + 1
+    parameters[RESTARTS_PARAMETER] = {"string_value": str(count)}
     return config
 
 
