@@ -57,14 +57,20 @@ def test_missing_required_and_invalid_values_are_refused() -> None:
         parse_parameters(OcrLinesParameters, {"recognition_batch_size": "8.5"}, "ocr_lines")
 
 
-@pytest.mark.parametrize("model", ["mnist_preprocess", "mnist_postprocess", "mnist_onnx", "mnist_torchscript"])
-def test_adapter_refuses_an_unknown_key_at_initialize(model: str, tmp_path: Path) -> None:
-    shutil.copytree(REPOSITORY / model, tmp_path / model)
+def copy_with_parameter(folder: Path, model: str, key: str, value: str) -> None:
+    """Copy ``model`` into ``folder`` with one more config parameter in both of its configs."""
+    shutil.copytree(REPOSITORY / model, folder / model)
     for config_name in ("config.pbtxt", "configs/embedded.pbtxt"):
-        path = tmp_path / model / config_name
+        path = folder / model / config_name
         if path.is_file():
             text = path.read_text(encoding="utf-8")
-            path.write_text(text + 'parameters { key: "top_kk" value { string_value: "5" } }\n', encoding="utf-8")
+            path.write_text(text + f'parameters {{ key: "{key}" value {{ string_value: "{value}" }} }}\n',
+                            encoding="utf-8")
+
+
+@pytest.mark.parametrize("model", ["mnist_preprocess", "mnist_postprocess", "mnist_onnx", "mnist_torchscript"])
+def test_adapter_refuses_an_unknown_key_at_initialize(model: str, tmp_path: Path) -> None:
+    copy_with_parameter(tmp_path, model, "top_kk", "5")
     with pytest.raises(ValueError, match=rf"{model}: unknown config parameter\(s\) \['top_kk'\]"):
         load_model(tmp_path, model)
 
@@ -81,10 +87,5 @@ def test_every_committed_python_step_parses(model: str) -> None:
 @pytest.mark.parametrize("model", ["mnist_preprocess", "mnist_postprocess", "mnist_onnx"])
 def test_the_watchdogs_restart_count_is_not_a_step_parameter(model: str, tmp_path: Path) -> None:
     """The stub watchdog reloads a model with ``restarts`` counted up; the step must still load."""
-    shutil.copytree(REPOSITORY / model, tmp_path / model)
-    for config_name in ("config.pbtxt", "configs/embedded.pbtxt"):
-        path = tmp_path / model / config_name
-        if path.is_file():
-            text = path.read_text(encoding="utf-8")
-            path.write_text(text + 'parameters { key: "restarts" value { string_value: "3" } }\n', encoding="utf-8")
+    copy_with_parameter(tmp_path, model, "restarts", "3")
     assert load_model(tmp_path, model) is not None
