@@ -6,6 +6,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -57,22 +58,14 @@ def bounded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerOptions]
         yield options
 
 
-def _http_call(options: ServerOptions, model: str) -> Callable[[int], tuple[str, object]]:
-    def call(_: int) -> tuple[str, object]:
-        client = httpclient.InferenceServerClient(options.http_url, network_timeout=60)
-        tensor = httpclient.InferInput("SECONDS", [1, 1], "FP32")
-        tensor.set_data_from_numpy(np.full((1, 1), STEP_SECONDS, np.float32))
-        try:
-            return "ok", client.infer(model, [tensor]).as_numpy("SLEPT")
-        except InferenceServerException as exc:
-            return str(exc.status()), exc.message()
-    return call
+def _call(options: ServerOptions, model: str, protocol: str = "http") -> Callable[[int], tuple[str, object]]:
+    """One client call to ``model`` over ``protocol``: ("ok", the answer) or (status, message)."""
+    module: Any = httpclient if protocol == "http" else grpcclient
+    url = options.http_url if protocol == "http" else options.grpc_url
 
-
-def _grpc_call(options: ServerOptions, model: str) -> Callable[[int], tuple[str, object]]:
     def call(_: int) -> tuple[str, object]:
-        client = grpcclient.InferenceServerClient(options.grpc_url)
-        tensor = grpcclient.InferInput("SECONDS", [1, 1], "FP32")
+        client = module.InferenceServerClient(url)
+        tensor = module.InferInput("SECONDS", [1, 1], "FP32")
         tensor.set_data_from_numpy(np.full((1, 1), STEP_SECONDS, np.float32))
         try:
             return "ok", client.infer(model, [tensor]).as_numpy("SLEPT")
@@ -84,9 +77,8 @@ def _grpc_call(options: ServerOptions, model: str) -> Callable[[int], tuple[str,
 @pytest.mark.parametrize("model", ["sleepy", "sleepy_ensemble"])
 @pytest.mark.parametrize("protocol", ["http", "grpc"])
 def test_excess_is_rejected_and_the_rest_served(bounded: ServerOptions, model: str, protocol: str) -> None:
-    make = _http_call if protocol == "http" else _grpc_call
     with ThreadPoolExecutor(CLIENTS) as pool:
-        results = list(pool.map(make(bounded, model), range(CLIENTS)))
+        results = list(pool.map(_call(bounded, model, protocol), range(CLIENTS)))
     accepted = [value for status, value in results if status == "ok"]
     rejected = [(status, value) for status, value in results if status != "ok"]
     assert accepted and rejected, results
@@ -97,13 +89,13 @@ def test_excess_is_rejected_and_the_rest_served(bounded: ServerOptions, model: s
         assert status == expected, (status, message)
         assert "queue" in str(message).lower(), message
     assert httpclient.InferenceServerClient(bounded.http_url).is_server_ready()
-    assert _http_call(bounded, model)(0)[0] == "ok"
+    assert _call(bounded, model)(0)[0] == "ok"
 
 
 def test_requests_waiting_past_the_queue_timeout_are_rejected(bounded: ServerOptions) -> None:
     with ThreadPoolExecutor(4) as pool:
-        results = list(pool.map(_http_call(bounded, "sleepy_timeout"), range(4)))
+        results = list(pool.map(_call(bounded, "sleepy_timeout"), range(4)))
     statuses = [status for status, _ in results]
     assert "ok" in statuses and "503" in statuses, results
     assert all("timeout" in str(message).lower() for status, message in results if status != "ok"), results
-    assert _http_call(bounded, "sleepy_timeout")(0)[0] == "ok"
+    assert _call(bounded, "sleepy_timeout")(0)[0] == "ok"
