@@ -386,40 +386,50 @@ async def _with_retries(call: Any, seconds: float) -> Any:
         delay = min(delay * 2, 5.0)
 
 
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """How a folder run talks to the server; this file's command line and ``rawvision classify --out`` share them."""
+    parser.add_argument("--grpc", action="store_true", help="use gRPC instead of HTTP (give the gRPC port in --url)")
+    parser.add_argument("--concurrency", type=int, default=4, help="requests in flight")
+    parser.add_argument("--batch", type=int, default=0, help="images per request (default: max_batch_size)")
+    parser.add_argument("--resume", action="store_true", help="skip files already in --out, append the rest")
+    parser.add_argument("--overwrite", action="store_true", help="start --out again if it exists")
+    parser.add_argument("--ssl", action="store_true", help="TLS (the front door)")
+    parser.add_argument("--ca-cert", type=Path, help="PEM root to trust (implies --ssl), e.g. the front's certificate")
+    parser.add_argument("--api-key", default=os.environ.get("RAWVISION_API_KEY"),
+                        help="sent as 'Authorization: Bearer KEY' (default: $RAWVISION_API_KEY)")
+    parser.add_argument("--retry-seconds", type=float, default=300.0,
+                        help="how long to keep retrying while the server is unreachable")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The command line of this file (and of ``rawvision classify ... --out``)."""
+    """The command line of this file."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("inputs", nargs="+", type=Path, help="image files and folders (searched recursively)")
     parser.add_argument("--out", type=Path, required=True, help="results.jsonl or results.csv")
     parser.add_argument("--url", default="localhost:8000", help="Triton (or front door) host:port; the gRPC "
                         "port with --grpc")
     parser.add_argument("--model", default="mnist", help="ensemble name")
-    parser.add_argument("--grpc", action="store_true", help="use gRPC instead of HTTP")
-    parser.add_argument("--concurrency", type=int, default=4, help="requests in flight")
-    parser.add_argument("--batch", type=int, default=0, help="images per request (default: max_batch_size)")
-    parser.add_argument("--resume", action="store_true", help="skip files already in --out, append the rest")
-    parser.add_argument("--overwrite", action="store_true", help="start --out again if it exists")
-    parser.add_argument("--ssl", action="store_true", help="TLS (the front door)")
-    parser.add_argument("--ca-cert", type=Path, help="PEM root to trust, e.g. the front's self-signed certificate")
-    parser.add_argument("--api-key", default=os.environ.get("RAWVISION_API_KEY"),
-                        help="sent as 'Authorization: Bearer KEY' (default: $RAWVISION_API_KEY)")
-    parser.add_argument("--retry-seconds", type=float, default=300.0,
-                        help="how long to keep retrying while the server is unreachable")
+    add_options(parser)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: classify folders, print the summary; 0 when every file has its line in the output."""
-    args = build_parser().parse_args(argv)
+def run(inputs: Sequence[Path], out: Path, args: argparse.Namespace) -> int:
+    """Classify ``inputs`` into ``out`` with the options of :func:`add_options` (and ``url``, ``model``) in ``args``."""
     options = Options(args.url, args.model, args.grpc, args.ssl or args.ca_cert is not None, args.ca_cert,
                       args.api_key, args.concurrency, args.batch, args.retry_seconds)
     try:
-        summary = asyncio.run(classify_folder(args.inputs, args.out, options, args.resume, args.overwrite))
+        summary = asyncio.run(classify_folder(inputs, out, options, args.resume, args.overwrite))
     except (FolderError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print("\n".join(summary.lines()))
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: classify folders, print the summary; 0 when every file has its line in the output."""
+    args = build_parser().parse_args(argv)
+    return run(args.inputs, args.out, args)
 
 
 if __name__ == "__main__":

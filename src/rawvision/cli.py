@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
+import rawvision_folder
 from rawvision.export.cli import add_export_parser
 from rawvision.front_cli import add_front_parser
 from rawvision.models_cli import add_models_parser
@@ -86,18 +86,7 @@ def _classify(args: argparse.Namespace) -> int:
         if args.plot:
             argv += ["--plot", str(args.plot)]
         return rawvision_client.main(argv)
-    import rawvision_folder
-
-    argv = [*map(str, args.images), "--out", str(args.out), "--url", args.url, "--model", args.model,
-            "--concurrency", str(args.concurrency), "--batch", str(args.batch),
-            "--retry-seconds", str(args.retry_seconds)]
-    flags = {"--grpc": args.grpc, "--resume": args.resume, "--overwrite": args.overwrite, "--ssl": args.ssl}
-    argv += [flag for flag, given in flags.items() if given]
-    if args.ca_cert:
-        argv += ["--ca-cert", str(args.ca_cert)]
-    if args.api_key:
-        argv += ["--api-key", args.api_key]
-    return rawvision_folder.main(argv)
+    return rawvision_folder.run(args.images, args.out, args)
 
 
 def _samples(args: argparse.Namespace) -> int:
@@ -214,18 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--plot", type=Path, help="also write a bar chart of the top probabilities (PNG)")
     classify.add_argument("--out", type=Path, help="results.jsonl or .csv: the folder client (async, batched, "
                           "resumable; client/rawvision_folder.py)")
-    classify.add_argument("--concurrency", type=int, default=4, help="with --out: requests in flight")
-    classify.add_argument("--batch", type=int, default=0, help="with --out: images per request "
-                          "(default: the model's max_batch_size)")
-    classify.add_argument("--grpc", action="store_true", help="with --out: gRPC instead of HTTP")
-    classify.add_argument("--resume", action="store_true", help="with --out: skip files already in it")
-    classify.add_argument("--overwrite", action="store_true", help="with --out: start it again if it exists")
-    classify.add_argument("--ssl", action="store_true", help="with --out: TLS (the front door)")
-    classify.add_argument("--ca-cert", type=Path, help="with --out: PEM root to trust (implies --ssl)")
-    classify.add_argument("--api-key", default=os.environ.get("RAWVISION_API_KEY"),
-                          help="with --out: the front door's key (default: $RAWVISION_API_KEY)")
-    classify.add_argument("--retry-seconds", type=float, default=300.0,
-                          help="with --out: how long to retry while the server is unreachable")
+    rawvision_folder.add_options(classify)
     classify.set_defaults(run=_classify)
 
     ocr = commands.add_parser("ocr", help="read the text in a photo with a running server (one call)")
