@@ -9,17 +9,16 @@ FROM nvcr.io/nvidia/tritonserver:24.10-py3
 WORKDIR /opt/rawvision
 COPY pyproject.toml README.md ./
 COPY src ./src
-COPY client ./client
 # Into the container's own Python, which the Python-backend stub runs. numpy < 2 as for the embedded
 # server (nvidia-pytriton 0.7 requires it); no extras: serving needs numpy, Pillow and the Triton protobufs.
 RUN python3 -m pip install --no-cache-dir "numpy<2" . \
- && python3 -c "import rawvision.transforms, rawvision.classify, rawvision.triton.repository"
+ && python3 -c "import rawvision.transforms, rawvision.classify, rawvision.repository"
 
 COPY model_repository /models
 
 EXPOSE 8000 8001 8002
 # Explicit model control, loading every model at start as the embedded server does
-# (rawvision.triton.server.startup_models): an ensemble brings its composing models, but ocr_lines calls
+# (rawvision.server.embedded.startup_models): an ensemble brings its composing models, but ocr_lines calls
 # ocr_recognize through BLS, which no ensemble declares. Operators then load or unload through the
 # model-repository API.
 ENTRYPOINT ["tritonserver", "--model-repository=/models", "--model-control-mode=explicit", \

@@ -58,12 +58,12 @@ models: $(MODELS)
 
 # All 10,000 Fashion-MNIST test images through the fashion_mnist ensemble, in process, and the seed's JSON way.
 bench-fashion: setup models
-	$(BIN)/python -m bench.evaluate --model fashion_mnist
+	$(BIN)/rawvision evaluate --serve --model fashion_mnist
 
 # First request after ready vs steady state, memory after warm-up vs a minute of mixed traffic, and an
 # open-loop overload at 4x capacity (README, "Warm at start" and "Bounded under overload").
 coldstart: setup models $(PERF_ANALYZER)
-	$(BIN)/python -m bench.coldstart --repository $(REPO) $(if $(PERF_PREFIX),--prefix "$(PERF_PREFIX)")
+	$(BIN)/python -m rawvision.loadtest.coldstart --repository $(REPO) $(if $(PERF_PREFIX),--prefix "$(PERF_PREFIX)")
 
 demo: setup models
 	$(BIN)/rawvision demo --repository $(REPO)
@@ -72,7 +72,7 @@ serve: setup models
 	$(BIN)/rawvision serve --repository $(REPO)
 
 lint: setup
-	$(BIN)/ruff check src client tests bench model_repository
+	$(BIN)/ruff check src tests model_repository
 	$(BIN)/mypy
 
 unit: setup models

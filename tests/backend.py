@@ -9,7 +9,7 @@ from typing import Any
 
 from google.protobuf import json_format
 
-from rawvision.triton.repository import RUNNER_FILENAME, model_config
+from rawvision.repository import RUNNER_FILENAME, model_config
 
 
 def load_model(repository: Path, name: str, version: int = 1, config_name: str | None = "embedded") -> Any:

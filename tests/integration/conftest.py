@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rawvision.triton.server import EmbeddedServer, ServerOptions, free_ports
+from rawvision.server.embedded import EmbeddedServer, ServerOptions, free_ports
 
 
 @pytest.fixture(scope="session")

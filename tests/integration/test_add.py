@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import tritonclient.http as httpclient
 
-import rawvision_client
-from rawvision.triton.control import ModelControl
-from rawvision.triton.server import EmbeddedServer, ServerOptions, free_ports
+from rawvision.client import classify_client
+from rawvision.server.control import ModelControl
+from rawvision.server.embedded import EmbeddedServer, ServerOptions, free_ports
+from rawvision.testing.photos import jpeg, photo
 from tests.conftest import REPOSITORY
-from tests.photos import jpeg, photo
 
 pytestmark = pytest.mark.integration
 KEY = "test-admin-key"
@@ -51,7 +51,7 @@ def test_add_loads_the_pipeline_and_it_classifies_photos(empty_server: EmbeddedS
     assert result.returncode == 0, result.stderr
     assert "added photos: photos_preprocess → photos_onnx → photos_postprocess" in result.stdout
     assert "smoke image →" in result.stdout
-    client = rawvision_client.Client(empty_server.options.http_url, "photos")
+    client = classify_client.Client(empty_server.options.http_url, "photos")
     try:
         chelsea, coffee = client.classify([jpeg(photo("chelsea")), jpeg(photo("coffee"))])
     finally:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from rawvision.imaging import encode
-from rawvision.triton.server import ServerOptions, free_ports
+from rawvision.server.embedded import ServerOptions, free_ports
 
 pytestmark = pytest.mark.integration
 RAWVISION = str(Path(sys.executable).with_name("rawvision"))

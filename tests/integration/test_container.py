@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import tritonclient.http as httpclient
 
-from rawvision.triton.server import ServerOptions
+from rawvision.server.embedded import ServerOptions
 from tests.unit.test_dockerfile import EMBEDDED_TRITON, RELEASES, base_release
 
 pytestmark = pytest.mark.integration

@@ -5,17 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import rawvision_client
-from rawvision.evaluate import evaluate
+from rawvision.client import classify_client
 from rawvision.export.datasets import FASHION_MNIST_CLASSES
 from rawvision.imaging import encode
-from rawvision.triton.server import ServerOptions
+from rawvision.loadtest.evaluate import evaluate
+from rawvision.server.embedded import ServerOptions
 
 pytestmark = pytest.mark.integration
 
 
-def top1(url: str, ensemble: str, payloads: list[bytes]) -> list[rawvision_client.Prediction]:
-    client = rawvision_client.Client(url, ensemble)
+def top1(url: str, ensemble: str, payloads: list[bytes]) -> list[classify_client.Prediction]:
+    client = classify_client.Client(url, ensemble)
     try:
         return [a[0] for start in range(0, len(payloads), 16) for a in client.classify(payloads[start:start + 16])]
     finally:
@@ -54,7 +54,7 @@ def test_onnx_and_torchscript_mnist_ensembles_answer_the_same_digits(server: Ser
 
 @pytest.mark.parametrize("ensemble", ["mnist", "mnist_torchscript_ensemble"])  # ONNX and TorchScript cores
 def test_evaluate_command_prints_the_figures(server: ServerOptions, repository, capsys, ensemble: str) -> None:  # type: ignore[no-untyped-def]
-    from rawvision.cli import main
+    from rawvision.cli.main import main
 
     argv = ["evaluate", "--model", ensemble, "--url", server.http_url, "--repository",
             str(repository), "--count", "64", "--batch", "4", "--concurrency", "4", "--format", "JPEG"]

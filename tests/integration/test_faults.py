@@ -15,10 +15,10 @@ import pytest
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
-import rawvision_client
+from rawvision.client import classify_client
 from rawvision.imaging import encode
-from rawvision.triton.server import EmbeddedServer, ServerOptions, free_ports
-from rawvision.triton.watchdog import stub_models
+from rawvision.server.embedded import EmbeddedServer, ServerOptions, free_ports
+from rawvision.server.watchdog import stub_models
 from tests.polling import wait_for
 
 pytestmark = pytest.mark.integration
@@ -45,12 +45,12 @@ def test_killed_stub_is_reloaded_and_traffic_recovers(watched: EmbeddedServer, m
     stop = threading.Event()
 
     def stream() -> None:
-        client = rawvision_client.Client(watched.options.http_url, "mnist")
+        client = classify_client.Client(watched.options.http_url, "mnist")
         while not stop.is_set():
             sent = time.monotonic()
             try:
                 events.append((sent, client.classify([png])[0][0].label))
-            except rawvision_client.ClientError as exc:
+            except classify_client.ClientError as exc:
                 events.append((sent, f"error: {exc}"))
         client.close()
 

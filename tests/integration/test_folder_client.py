@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-import rawvision_folder
+from rawvision.client import folder_client
+from rawvision.client.folder_client import Options, Summary, classify_folder
 from rawvision.imaging import encode
-from rawvision.triton.server import EmbeddedServer, ServerOptions, free_ports
-from rawvision_folder import Options, Summary, classify_folder
+from rawvision.server.embedded import EmbeddedServer, ServerOptions, free_ports
 from tests.polling import wait_for
 
 pytestmark = pytest.mark.integration
@@ -145,9 +145,9 @@ def test_a_thousand_files_survive_a_server_restart_and_resume_adds_nothing(
 def test_an_existing_output_needs_resume_or_overwrite(tmp_path: Path) -> None:
     out = tmp_path / "results.jsonl"
     out.write_text('{"file": "a.png", "error": "x", "cause": "x"}\n{"file": "b.p')  # cut by a crash
-    with pytest.raises(rawvision_folder.FolderError):
-        rawvision_folder.ResultFile(out, resume=False)
-    results = rawvision_folder.ResultFile(out, resume=True)
+    with pytest.raises(folder_client.FolderError):
+        folder_client.ResultFile(out, resume=False)
+    results = folder_client.ResultFile(out, resume=True)
     assert results.done == {"a.png"}
     results.close()
     assert out.read_text() == '{"file": "a.png", "error": "x", "cause": "x"}\n'  # the cut line is redone

@@ -18,10 +18,10 @@ import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
-from rawvision.front import Certificate, body_limit, self_signed_certificate
 from rawvision.imaging import encode
-from rawvision.loadbalancer import Guard, Nginx
-from rawvision.triton.server import EmbeddedServer, ServerOptions, free_ports
+from rawvision.server.embedded import EmbeddedServer, ServerOptions, free_ports
+from rawvision.server.front import Certificate, body_limit, self_signed_certificate
+from rawvision.server.nginx import Guard, Nginx
 
 pytestmark = pytest.mark.integration
 

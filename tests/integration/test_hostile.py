@@ -11,10 +11,10 @@ import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
 from rawvision.imaging import DecodeLimits
-from rawvision.triton.repository import decode_limits, ensemble_names, model_config
-from rawvision.triton.server import ServerOptions
+from rawvision.repository import decode_limits, ensemble_names, model_config
+from rawvision.server.embedded import ServerOptions
+from rawvision.testing.hostile import Case, cases
 from tests.conftest import REPOSITORY
-from tests.hostile import Case, cases
 
 pytestmark = pytest.mark.integration
 ENSEMBLES = [name for name in ensemble_names(REPOSITORY)

@@ -12,14 +12,12 @@ import pytest
 import tritonclient.http as httpclient
 from PIL import Image
 
-import rawvision_client
 from rawvision.classify import load_labels, softmax
+from rawvision.client import classify_client
 from rawvision.imaging import encode
-from rawvision.transforms import preprocess
-from rawvision.triton.repository import decode_limits, preprocess_spec
-from rawvision.triton.server import ServerOptions
-from tests.conftest import REPOSITORY
-from tests.photos import (
+from rawvision.repository import decode_limits, preprocess_spec
+from rawvision.server.embedded import ServerOptions
+from rawvision.testing.photos import (
     cmyk_jpeg,
     exif_rotated_jpeg,
     grey_png,
@@ -29,6 +27,8 @@ from tests.photos import (
     rgba_png,
     upscaled,
 )
+from rawvision.transforms import preprocess
+from tests.conftest import REPOSITORY
 
 pytestmark = pytest.mark.integration
 CATS = {"tabby", "tiger cat", "Egyptian cat"}
@@ -36,8 +36,8 @@ LABELS = load_labels(REPOSITORY / "imagenet_postprocess" / "labels.txt")
 
 
 @pytest.fixture(scope="module")
-def client(server: ServerOptions) -> Iterator[rawvision_client.Client]:
-    client = rawvision_client.Client(server.http_url, "imagenet")
+def client(server: ServerOptions) -> Iterator[classify_client.Client]:
+    client = classify_client.Client(server.http_url, "imagenet")
     yield client
     client.close()
 
@@ -56,13 +56,13 @@ def in_process(session: ort.InferenceSession, payloads: list[bytes]) -> np.ndarr
     return softmax(logits)
 
 
-def served(client: rawvision_client.Client, payloads: list[bytes]) -> list[list[rawvision_client.Prediction]]:
+def served(client: classify_client.Client, payloads: list[bytes]) -> list[list[classify_client.Prediction]]:
     answers = client.classify(payloads)
     assert len(answers) == len(payloads)
     return answers
 
 
-def test_scikit_image_photos_are_recognised(client: rawvision_client.Client) -> None:
+def test_scikit_image_photos_are_recognised(client: classify_client.Client) -> None:
     chelsea, coffee = served(client, [jpeg(photo("chelsea")), jpeg(photo("coffee"))])
     assert CATS & {p.label for p in chelsea[:3]}, chelsea
     assert coffee[0].label == "espresso" and coffee[0].class_id == 967, coffee
@@ -81,13 +81,13 @@ def test_served_probabilities_match_onnx_runtime_in_process(client, session) -> 
         np.testing.assert_allclose([p.score for p in answer], probs[ids], atol=1e-3)
 
 
-def test_a_12_megapixel_photo_gives_the_answer_of_the_small_one(client: rawvision_client.Client) -> None:
+def test_a_12_megapixel_photo_gives_the_answer_of_the_small_one(client: classify_client.Client) -> None:
     small, large = served(client, [jpeg(photo("coffee")), upscaled("coffee")])
     assert large[0].label == small[0].label == "espresso"
     assert abs(large[0].score - small[0].score) < 0.05
 
 
-def top1_and_scores(answer: list[rawvision_client.Prediction]) -> tuple[int, dict[int, float]]:
+def top1_and_scores(answer: list[classify_client.Prediction]) -> tuple[int, dict[int, float]]:
     return answer[0].class_id, {p.class_id: p.score for p in answer}
 
 
@@ -100,7 +100,7 @@ def test_colour_modes_are_classified_as_a_viewer_shows_them(client, kind: str) -
     np.testing.assert_allclose([p.score for p in ours], [p.score for p in viewer], atol=2e-3)
 
 
-def test_cmyk_jpeg_gives_the_rgb_answer(client: rawvision_client.Client) -> None:
+def test_cmyk_jpeg_gives_the_rgb_answer(client: classify_client.Client) -> None:
     rgb, cmyk = served(client, [jpeg(photo("coffee"), quality=95), cmyk_jpeg(photo("coffee"))])
     assert cmyk[0].label == rgb[0].label == "espresso"
     # chelsea's top two cats are within 1% of each other, so compare the scores rather than the order
@@ -111,7 +111,7 @@ def test_cmyk_jpeg_gives_the_rgb_answer(client: rawvision_client.Client) -> None
             assert abs(cmyk_scores.get(prediction.class_id, 0.0) - prediction.score) < 0.05, (name, rgb, cmyk)
 
 
-def test_exif_rotated_jpeg_gives_the_upright_answer(client: rawvision_client.Client) -> None:
+def test_exif_rotated_jpeg_gives_the_upright_answer(client: classify_client.Client) -> None:
     pixels = photo("chelsea")
     stored_turned = Image.open(__import__("io").BytesIO(exif_rotated_jpeg(pixels)))
     assert stored_turned.size == (pixels.shape[0], pixels.shape[1])  # stored on its side
@@ -155,7 +155,7 @@ def test_classify_prints_the_seed_format_and_plots(server: ServerOptions, tmp_pa
         files.append(tmp_path / f"{name}.jpg")
         files[-1].write_bytes(jpeg(photo(name)))
     plot = tmp_path / "top5.png"
-    code = rawvision_client.main([*map(str, files), "--url", server.http_url, "--model", "imagenet",
+    code = classify_client.main([*map(str, files), "--url", server.http_url, "--model", "imagenet",
                                   "--plot", str(plot)])
     out = capsys.readouterr().out
     assert code == 0, out

@@ -10,9 +10,9 @@ import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
 from rawvision.imaging import encode
-from rawvision.triton import metrics
-from rawvision.triton.repository import model_config
-from rawvision.triton.server import ServerOptions
+from rawvision.repository import model_config
+from rawvision.server import metrics
+from rawvision.server.embedded import ServerOptions
 
 pytestmark = pytest.mark.integration
 STEPS = ("mnist_preprocess", "mnist_onnx", "mnist_postprocess")

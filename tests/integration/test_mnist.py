@@ -10,17 +10,17 @@ import pytest
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
-import rawvision_client
+from rawvision.client import classify_client
 from rawvision.imaging import encode
-from rawvision.triton.server import ServerOptions
-from tests.images import jpeg_bomb, png_bomb
+from rawvision.server.embedded import ServerOptions
+from rawvision.testing.images import jpeg_bomb, png_bomb
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def client(server: ServerOptions) -> rawvision_client.Client:
-    return rawvision_client.Client(server.http_url, "mnist")
+def client(server: ServerOptions) -> classify_client.Client:
+    return classify_client.Client(server.http_url, "mnist")
 
 
 def test_held_out_digits_sent_as_png_and_jpeg_are_classified(client, mnist_split) -> None:  # type: ignore[no-untyped-def]
@@ -75,10 +75,10 @@ def test_bad_inputs_fail_alone_while_good_ones_answer(server, mnist_split) -> No
 
     def send(job: tuple[str | None, bytes, int]) -> tuple[str | None, object]:
         kind, payload, _ = job
-        client = rawvision_client.Client(server.http_url, "mnist")
+        client = classify_client.Client(server.http_url, "mnist")
         try:
             return kind, client.classify([payload])[0][0]
-        except rawvision_client.ClientError as exc:
+        except classify_client.ClientError as exc:
             return kind, exc
         finally:
             client.close()
@@ -88,10 +88,10 @@ def test_bad_inputs_fail_alone_while_good_ones_answer(server, mnist_split) -> No
     good_right = 0
     for (kind, answer), (_, _, label) in zip(results, jobs, strict=True):
         if kind is None:
-            assert isinstance(answer, rawvision_client.Prediction), answer
+            assert isinstance(answer, classify_client.Prediction), answer
             good_right += answer.class_id == label
         else:
-            assert isinstance(answer, rawvision_client.ClientError), kind
+            assert isinstance(answer, classify_client.ClientError), kind
             assert re.search(BAD[kind][1], str(answer)), (kind, str(answer))
     assert good_right >= 23
     client = httpclient.InferenceServerClient(server.http_url)

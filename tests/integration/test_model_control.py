@@ -17,11 +17,11 @@ import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
-import rawvision_client
+from rawvision.client import classify_client
 from rawvision.imaging import encode
-from rawvision.triton.control import ADMIN_HEADER, GRPC_HEADER_PREFIX, ControlError, ModelControl, publish
-from rawvision.triton.repository import model_names
-from rawvision.triton.server import EmbeddedServer, ServerOptions, free_ports
+from rawvision.repository import model_names
+from rawvision.server.control import ADMIN_HEADER, GRPC_HEADER_PREFIX, ControlError, ModelControl, publish
+from rawvision.server.embedded import EmbeddedServer, ServerOptions, free_ports
 from tests.polling import wait_for
 
 pytestmark = pytest.mark.integration
@@ -39,7 +39,7 @@ def copy_repository(source: Path, target: Path) -> Path:
 
 
 def top_label(url: str, png: bytes) -> str:
-    client = rawvision_client.Client(url, "mnist")
+    client = classify_client.Client(url, "mnist")
     try:
         return client.classify([png])[0][0].label
     finally:

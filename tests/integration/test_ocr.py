@@ -12,10 +12,10 @@ import pytest
 import tritonclient.http as httpclient
 from PIL import Image
 
-import ocr_client
+from rawvision.client import ocr_client
 from rawvision.imaging import encode
 from rawvision.ocr.synthetic import TextImage, corpus
-from rawvision.triton.server import ServerOptions
+from rawvision.server.embedded import ServerOptions
 from tests.text_metrics import character_error_rate
 
 pytestmark = pytest.mark.integration

@@ -10,11 +10,11 @@ import pytest
 import tritonclient.http as httpclient
 from google.protobuf import json_format
 
-import ocr_client
+from rawvision.client import ocr_client
 from rawvision.imaging import encode
 from rawvision.ocr.synthetic import render
-from rawvision.triton.repository import model_config
-from rawvision.triton.server import EmbeddedServer, ServerOptions, free_ports
+from rawvision.repository import model_config
+from rawvision.server.embedded import EmbeddedServer, ServerOptions, free_ports
 
 pytestmark = pytest.mark.integration
 OCR_MODELS = ("ocr", "ocr_recognize")  # the ensemble loads its steps; the recogniser is called by BLS

@@ -15,9 +15,9 @@ import tritonclient.http as httpclient
 from google.protobuf import text_format
 from tritonclient.utils import InferenceServerException
 
-from rawvision.queue_policy import QueuePolicy, apply_queue_policy
-from rawvision.triton.repository import read_config
-from rawvision.triton.server import EmbeddedServer, ServerOptions, free_ports
+from rawvision.pipelines.queue_policy import QueuePolicy, apply_queue_policy
+from rawvision.repository import read_config
+from rawvision.server.embedded import EmbeddedServer, ServerOptions, free_ports
 
 TEST_MODELS = Path(__file__).parents[1] / "models"
 STEP_SECONDS = 1.0  # long enough that all clients arrive while the first request runs

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rawvision.perf.side_by_side import ENSEMBLE, LIMIT, PEER, Settings, bench_ensemble
+from rawvision.loadtest.perf.side_by_side import ENSEMBLE, LIMIT, PEER, Settings, bench_ensemble
 
 pytestmark = pytest.mark.integration
 

@@ -6,16 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from rawvision.perf.analyzer import (
+from rawvision.loadtest.perf.analyzer import (
     DEFAULT_BINARY,
     PerfAnalyzerError,
     glibc_version,
     perf_analyzer_command,
     run_perf_analyzer,
 )
-from rawvision.perf.run import bench_images
+from rawvision.loadtest.perf.run import bench_images
 from rawvision.pipelines.reader import read_pipeline
-from rawvision.triton.server import ServerOptions
+from rawvision.server.embedded import ServerOptions
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,9 +11,9 @@ import pytest
 import tritonclient.http as httpclient
 
 from rawvision.imaging import encode
-from rawvision.loadbalancer import Nginx, nginx_config
-from rawvision.triton import metrics
-from rawvision.triton.server import EmbeddedServer, ServerOptions, free_ports
+from rawvision.server import metrics
+from rawvision.server.embedded import EmbeddedServer, ServerOptions, free_ports
+from rawvision.server.nginx import Nginx, nginx_config
 from tests.polling import wait_for
 
 pytestmark = pytest.mark.integration

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bench.soak import traffic_for
-from rawvision.soak import run_soak, warm_up
-from rawvision.triton.server import EmbeddedServer, ServerOptions, free_ports
+from rawvision.loadtest.bench_soak import traffic_for
+from rawvision.loadtest.soak import run_soak, warm_up
+from rawvision.server.embedded import EmbeddedServer, ServerOptions, free_ports
 
 pytestmark = pytest.mark.integration
 MEMORY_GROWTH_BOUND = 128 * 1024 * 1024  # bytes, server + stubs, over the run after a warm-up
@@ -18,7 +18,7 @@ def test_sixty_second_soak_answers_everything_and_keeps_memory_bounded(repositor
     traffic = traffic_for(repository)
     with (tmp_path / "server.log").open("wb") as log, EmbeddedServer(options, log) as server:
         # Warm-up: every payload of every ensemble twice, then a minute of the soak's own random mix (the
-        # dynamic batches it forms); measured, memory is flat after that (see rawvision.soak.warm_up).
+        # dynamic batches it forms); measured, memory is flat after that (see rawvision.loadtest.soak.warm_up).
         warm = warm_up(options.http_url, server.process.pid, traffic)
         settle = run_soak(options.http_url, server.process.pid, traffic, seconds=60)
         report = run_soak(options.http_url, server.process.pid, traffic, seconds=60)

@@ -11,12 +11,12 @@ import onnxruntime as ort
 import pytest
 from PIL import Image
 
-from rawvision import cli
+from rawvision.cli import main as cli
 from rawvision.export.datasets import load_fashion_mnist
+from rawvision.repository import preprocess_spec
 from rawvision.train.fit import FitConfig
 from rawvision.train.run import INPUT_NAME, OUTPUT_NAME, SPEC, TrainOptions, TrainReport, train
 from rawvision.transforms import preprocess
-from rawvision.triton.repository import preprocess_spec
 
 # Three Fashion-MNIST classes that look alike, so the score says something (chance is 1/3).
 CLASSES = {0: "t-shirt", 2: "pullover", 6: "shirt"}

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import tritonclient.http as httpclient
 
-from rawvision.triton.repository import ensemble_names, model_config, model_names
-from rawvision.triton.server import EmbeddedServer, ServerOptions, free_ports
-from rawvision.triton.warmup_stats import StepWarmup, model_stats, step_warmups
-from rawvision.warmup import WARMUP_DIR
+from rawvision.pipelines.warmup_samples import WARMUP_DIR
+from rawvision.repository import ensemble_names, model_config, model_names
+from rawvision.server.embedded import EmbeddedServer, ServerOptions, free_ports
+from rawvision.server.warmup_stats import StepWarmup, model_stats, step_warmups
 
 
 @pytest.fixture(scope="module")

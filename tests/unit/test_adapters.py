@@ -58,8 +58,8 @@ def test_postprocess_returns_top_k_per_request(repository) -> None:  # type: ign
 
 
 def test_onnx_runner_batches_requests(repository, mnist_split) -> None:  # type: ignore[no-untyped-def]
+    from rawvision.repository import preprocess_spec
     from rawvision.transforms import normalize
-    from rawvision.triton.repository import preprocess_spec
 
     model = load_model(repository, "mnist_onnx")
     inputs = normalize(mnist_split.test_images[:6, ..., None], preprocess_spec(repository, "mnist_preprocess"))

@@ -15,8 +15,8 @@ from rawvision.export.onnx_export import export_onnx
 from rawvision.pipelines.add import add_pipeline
 from rawvision.pipelines.inspect_model import ModelCheckError
 from rawvision.pipelines.reader import read_pipeline
+from rawvision.repository import model_config
 from rawvision.transforms import PreprocessSpec
-from rawvision.triton.repository import model_config
 from tests.backend import load_model
 from tests.fake_pb_utils import InferenceRequest
 
@@ -133,7 +133,7 @@ def test_the_added_steps_run_in_the_python_backend(onnx_file: Path, tmp_path: Pa
 
 def test_cli_builds_the_spec_from_a_preset_or_explicit_options(onnx_file: Path, tmp_path: Path,
                                                               capsys: pytest.CaptureFixture[str]) -> None:
-    from rawvision.cli import main
+    from rawvision.cli.main import main
 
     labels = tmp_path / "fruit.txt"
     labels.write_text("\n".join(FRUITS) + "\n", encoding="utf-8")

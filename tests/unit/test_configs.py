@@ -8,7 +8,7 @@ from pathlib import Path
 import onnx
 import pytest
 
-from rawvision.triton.repository import ensemble_names, model_config, model_names, read_config
+from rawvision.repository import ensemble_names, model_config, model_names, read_config
 
 REPOSITORY = Path(__file__).resolve().parents[2] / "model_repository"
 CONFIG_FILES = sorted(REPOSITORY.glob("*/config.pbtxt")) + sorted(REPOSITORY.glob("*/configs/*.pbtxt"))

@@ -7,8 +7,8 @@ import re
 import shlex
 from pathlib import Path
 
-from rawvision.triton.repository import model_config
-from rawvision.triton.server import ServerOptions, startup_models
+from rawvision.repository import model_config
+from rawvision.server.embedded import ServerOptions, startup_models
 from tests.conftest import REPOSITORY, ROOT
 
 DOCKERFILE = ROOT / "Dockerfile"

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rawvision.cli import main
+from rawvision.cli.main import main
 from rawvision.export.datasets import FASHION_MNIST_CLASSES, load_fashion_mnist
 from rawvision.imaging import decode
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from tritonclient.utils import InferenceServerException
 
-from rawvision_folder import (
+from rawvision.client.folder_client import (
     FolderError,
     Outcome,
     Progress,
@@ -87,13 +87,13 @@ def test_summary_counts_errors_by_cause() -> None:
 
 
 def test_an_unreachable_server_stops_the_run_without_writing(tmp_path: Path) -> None:
-    import rawvision_folder
-    from rawvision.triton.server import free_ports
+    from rawvision.client import folder_client
+    from rawvision.server.embedded import free_ports
 
     (tmp_path / "1.png").write_bytes(b"x")
     (port,) = free_ports(1)
-    options = rawvision_folder.Options(url=f"127.0.0.1:{port}", retry_seconds=0.5)
+    options = folder_client.Options(url=f"127.0.0.1:{port}", retry_seconds=0.5)
     out = tmp_path / "out.jsonl"
     with pytest.raises(FolderError, match="unreachable"):
-        asyncio.run(rawvision_folder.classify_folder([tmp_path], out, options, stream=io.StringIO()))
+        asyncio.run(folder_client.classify_folder([tmp_path], out, options, stream=io.StringIO()))
     assert out.read_text() == ""  # nothing recorded: --resume will send it

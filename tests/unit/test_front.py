@@ -8,9 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from rawvision.front import HEADER_MARGIN, KubernetesFront, body_limit, kubernetes_config, self_signed_certificate
-from rawvision.loadbalancer import Guard, key_map_line, nginx_config
-from rawvision.triton.repository import decode_limits
+from rawvision.repository import decode_limits
+from rawvision.server.front import (
+    HEADER_MARGIN,
+    KubernetesFront,
+    body_limit,
+    kubernetes_config,
+    self_signed_certificate,
+)
+from rawvision.server.nginx import Guard, key_map_line, nginx_config
 
 REPOSITORY = Path(__file__).resolve().parents[2] / "model_repository"
 NGINX = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")

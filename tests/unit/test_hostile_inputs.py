@@ -8,10 +8,10 @@ import pytest
 
 from rawvision.errors import InputError
 from rawvision.imaging import DecodeLimits
+from rawvision.repository import config_parameters, model_config, model_names
+from rawvision.testing.hostile import cases
 from rawvision.transforms import PreprocessSpec, load_image
-from rawvision.triton.repository import config_parameters, model_config, model_names
 from tests.conftest import REPOSITORY
-from tests.hostile import cases
 
 PREPROCESS_MODELS = [name for name in model_names(REPOSITORY)
                      if name.endswith("_preprocess") and "resize" in config_parameters(model_config(REPOSITORY, name))]

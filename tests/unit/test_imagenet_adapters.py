@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from rawvision.repository import preprocess_spec
+from rawvision.testing.photos import cmyk_jpeg, jpeg, photo, upscaled
 from rawvision.transforms import preprocess
-from rawvision.triton.repository import preprocess_spec
 from tests.backend import load_model
 from tests.fake_pb_utils import InferenceRequest
-from tests.photos import cmyk_jpeg, jpeg, photo, upscaled
 
 
 def image_request(*payloads: bytes) -> InferenceRequest:

@@ -11,11 +11,11 @@ import pytest
 import torch
 from google.protobuf import text_format
 
-from rawvision import cli
 from rawvision.classify import load_labels
+from rawvision.cli import main as cli
 from rawvision.export import imagenet
 from rawvision.export.engines import EngineUnavailable, core_config, tensorrt_module
-from rawvision.triton.repository import ModelConfig, model_config, preprocess_spec, read_config
+from rawvision.repository import ModelConfig, model_config, preprocess_spec, read_config
 from tests.conftest import REPOSITORY
 
 ONNX_PATH = REPOSITORY / "imagenet_onnx" / "1" / "model.onnx"

@@ -6,7 +6,7 @@ from PIL import Image
 
 from rawvision.errors import InputError
 from rawvision.imaging import DecodeLimits, decode, encode
-from tests.images import encoded, gradient, jpeg_bomb, png_bomb
+from rawvision.testing.images import encoded, gradient, jpeg_bomb, png_bomb
 
 PHOTO = gradient(64, 48)
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from rawvision.front import KubernetesFront, body_limit, kubernetes_config, kubernetes_configmap
-from rawvision.loadbalancer import key_map_line
-from rawvision.triton.control import restricted_api_args
+from rawvision.server.control import restricted_api_args
+from rawvision.server.front import KubernetesFront, body_limit, kubernetes_config, kubernetes_configmap
+from rawvision.server.nginx import key_map_line
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"

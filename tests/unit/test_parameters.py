@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 
 from rawvision import presets
-from rawvision.triton.parameters import (
+from rawvision.backend.step_parameters import (
     OcrLinesParameters,
     OnnxRunnerParameters,
     PostprocessParameters,
     PreprocessParameters,
     parse_parameters,
 )
-from rawvision.triton.repository import model_config, model_names
+from rawvision.repository import model_config, model_names
 from tests.backend import load_model
 
 REPOSITORY = Path(__file__).resolve().parents[2] / "model_repository"

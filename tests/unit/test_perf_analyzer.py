@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from rawvision.perf import analyzer
-from rawvision.perf.analyzer import PerfAnalyzerError, input_data, parse_csv, perf_analyzer_command
+from rawvision.loadtest.perf import analyzer
+from rawvision.loadtest.perf.analyzer import PerfAnalyzerError, input_data, parse_csv, perf_analyzer_command
 
 
 def test_bytes_input_data_carries_the_length_prefix() -> None:

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rawvision.perf import peer_service, proc, triton_stats
-from rawvision.perf.hey import HeyRun, parse_csv, sent, summarise, triton_body
-from rawvision.perf.peers_report import breakdown_table, markdown, ratio, results_table
-from rawvision.perf.side_by_side import ENSEMBLE, GRPC, LIMIT, PEER, Breakdown, PeersResult, Row, cpu_per_image
+from rawvision.loadtest.perf import peer_service, proc, triton_stats
+from rawvision.loadtest.perf.hey import HeyRun, parse_csv, sent, summarise, triton_body
+from rawvision.loadtest.perf.peers_report import breakdown_table, markdown, ratio, results_table
+from rawvision.loadtest.perf.side_by_side import ENSEMBLE, GRPC, LIMIT, PEER, Breakdown, PeersResult, Row, cpu_per_image
 from rawvision.transforms import PreprocessSpec, preprocess
 
 HEY_CSV = """response-time,DNS+dialup,DNS,Request-write,Response-delay,Response-read,status-code,offset
@@ -147,7 +147,7 @@ def test_markdown_report_has_rows_ratios_breakdown_and_levers() -> None:
 ])
 def test_peer_preprocessing_matches_the_ensembles_full_decode(spec: PreprocessSpec,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    from rawvision.perf.images import encode, photo
+    from rawvision.loadtest.perf.images import encode, photo
 
     monkeypatch.setattr(peer_service, "SPEC", {k: v for k, v in spec.__dict__.items() if k != "jpeg_draft"})
     for size in [(320, 240), (240, 320)]:
@@ -156,8 +156,8 @@ def test_peer_preprocessing_matches_the_ensembles_full_decode(spec: PreprocessSp
 
 
 def test_rows_are_scaled_to_last_as_long_as_the_limit_takes() -> None:
-    from rawvision.perf.images import ImageSet
-    from rawvision.perf.side_by_side import Settings, scaled_to_limit
+    from rawvision.loadtest.perf.images import ImageSet
+    from rawvision.loadtest.perf.side_by_side import Settings, scaled_to_limit
 
     mixed = ImageSet("mixed", (b"a", b"b", b"c", b"d"), ("0",) * 4, "four")
     typical = ImageSet("typical", (b"a",), ("0",), "one")

@@ -11,7 +11,7 @@ from tritonclient.grpc.model_config_pb2 import ModelInput
 from rawvision.pipelines.builtin import builtin_descriptions, builtin_files, regenerate
 from rawvision.pipelines.reader import read_pipeline
 from rawvision.pipelines.writer import embedded_config
-from rawvision.triton.repository import model_config, read_config
+from rawvision.repository import model_config, read_config
 
 REPOSITORY = Path(__file__).resolve().parents[2] / "model_repository"
 GENERATED = builtin_files(REPOSITORY)

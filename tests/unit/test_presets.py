@@ -11,11 +11,11 @@ from torchvision import transforms as T
 
 from rawvision.imaging import decode, encode, open_image
 from rawvision.presets import EFFICIENTNET_LITE, IMAGENET_224, IMAGENET_256, MNIST, PRESETS, preset
+from rawvision.repository import preprocess_spec
+from rawvision.testing.images import gradient
+from rawvision.testing.photos import exif_rotated_jpeg, jpeg, photo, upscaled
 from rawvision.transforms import PreprocessSpec, draft_size, preprocess
-from rawvision.triton.repository import preprocess_spec
 from tests.conftest import REPOSITORY
-from tests.images import gradient
-from tests.photos import exif_rotated_jpeg, jpeg, photo, upscaled
 
 NORMALIZE = T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 SEED_003 = T.Compose([T.Resize(300), T.CenterCrop(256), T.ToTensor(), NORMALIZE])

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from rawvision.backend.file_runner import tensor_order
+from rawvision.repository import preprocess_spec
 from rawvision.transforms import normalize
-from rawvision.triton.file_runner import tensor_order
-from rawvision.triton.repository import preprocess_spec
 from tests.backend import load_model
 from tests.fake_pb_utils import InferenceRequest, TritonError
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rawvision import cli
+from rawvision.cli import main as cli
 from rawvision.train.data import FEW_IMAGES, DataError, check_counts, decoded, scan_folder, split
 from rawvision.train.progress import Progress
 from rawvision.transforms import PreprocessSpec

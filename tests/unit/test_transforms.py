@@ -9,9 +9,9 @@ from PIL import Image
 from torchvision import transforms as T
 
 from rawvision.imaging import decode, encode
+from rawvision.repository import preprocess_spec
+from rawvision.testing.images import gradient
 from rawvision.transforms import PreprocessSpec, normalize, preprocess
-from rawvision.triton.repository import preprocess_spec
-from tests.images import gradient
 
 IMAGENET_SPEC = PreprocessSpec(resize=256, crop=(224, 224), mean=(0.485, 0.456, 0.406),
                                std=(0.229, 0.224, 0.225), color_mode="RGB")

@@ -11,11 +11,9 @@ import pytest
 from PIL import Image
 from tritonclient.grpc import model_config_pb2
 
-from rawvision.queue_policy import DEFAULT_POLICY, QueuePolicy, apply_queue_policy
-from rawvision.transforms import PreprocessSpec
-from rawvision.triton.repository import model_config, model_names, read_config
-from rawvision.triton.warm_repository import config_files, is_entry_step, warm_repository
-from rawvision.warmup import (
+from rawvision.pipelines.queue_policy import DEFAULT_POLICY, QueuePolicy, apply_queue_policy
+from rawvision.pipelines.warm_repository import config_files, is_entry_step, warm_repository
+from rawvision.pipelines.warmup_samples import (
     WARMUP_DIR,
     add_data_warmup,
     add_file_warmup,
@@ -24,6 +22,8 @@ from rawvision.warmup import (
     warmup_images,
     write_warmup_files,
 )
+from rawvision.repository import model_config, model_names, read_config
+from rawvision.transforms import PreprocessSpec
 
 MNIST = PreprocessSpec(resize=(28, 28), color_mode="L", mean=(0.5,), std=(0.5,))
 PHOTO = PreprocessSpec(resize=256, crop=(224, 224), mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
@@ -124,7 +124,7 @@ def _stat(name: str, sizes: list[int], fails: int = 0) -> dict[str, object]:
 
 
 def test_warmup_stats_summarise_steps_and_skip_ensembles() -> None:
-    from rawvision.triton.warmup_stats import step_warmups, summary
+    from rawvision.server.warmup_stats import step_warmups, summary
 
     steps = step_warmups([_stat("a", [16, 1]), _stat("b", [1], fails=1), {"name": "ens", "version": "1"}])
     assert [(s.model, s.batch_sizes, s.executions, s.failures) for s in steps] == [

@@ -5,8 +5,8 @@ import time
 import numpy as np
 import pytest
 
-from rawvision.triton import adapters
-from rawvision.triton.watchdog import crashed_models, reload_candidates
+from rawvision.backend import adapters
+from rawvision.server.watchdog import crashed_models, reload_candidates
 from tests.fake_pb_utils import InferenceRequest, TritonError
 
 

@@ -1,5 +1,5 @@
 """Python-backend adapter: the shared preprocessing model, configured by config.pbtxt."""
 
-from rawvision.triton.preprocess import TritonPythonModel
+from rawvision.backend.preprocess import TritonPythonModel
 
 __all__ = ["TritonPythonModel"]

@@ -1,5 +1,5 @@
 """Python-backend adapter: the shared classification postprocessing, configured by config.pbtxt."""
 
-from rawvision.triton.postprocess import TritonPythonModel
+from rawvision.backend.postprocess import TritonPythonModel
 
 __all__ = ["TritonPythonModel"]

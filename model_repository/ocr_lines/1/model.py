@@ -1,5 +1,5 @@
 """Python-backend adapter: OCR boxes, crops, recognition (BLS) and CTC decoding, configured by config.pbtxt."""
 
-from rawvision.triton.ocr import OcrLines as TritonPythonModel
+from rawvision.backend.ocr import OcrLines as TritonPythonModel
 
 __all__ = ["TritonPythonModel"]

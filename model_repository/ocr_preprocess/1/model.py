@@ -1,5 +1,5 @@
 """Python-backend adapter: OCR detection preprocessing, configured by config.pbtxt."""
 
-from rawvision.triton.ocr import OcrPreprocess as TritonPythonModel
+from rawvision.backend.ocr import OcrPreprocess as TritonPythonModel
 
 __all__ = ["TritonPythonModel"]

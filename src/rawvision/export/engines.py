@@ -21,7 +21,7 @@ import torch
 from google.protobuf import text_format
 from torch import nn
 
-from rawvision.triton.repository import ModelConfig, write_version
+from rawvision.repository import ModelConfig, write_version
 
 LOGGER = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from rawvision.export.mnist import prepare
 from rawvision.export.networks import FashionCNN
 from rawvision.export.torchscript_export import TorchScriptReport, write_checked
 from rawvision.export.training import TrainConfig, accuracy, predict, train
-from rawvision.triton.repository import preprocess_spec
+from rawvision.repository import preprocess_spec
 
 LOGGER = logging.getLogger(__name__)
 

