@@ -43,7 +43,7 @@ $(REPO)/mnist_onnx/1/model.onnx: | $(BIN)/.installed
 $(REPO)/imagenet_onnx/1/model.onnx: | $(BIN)/.installed
 	$(BIN)/rawvision export imagenet --format onnx --repository $(REPO)
 
-# Seed 001's Fashion-MNIST CNN on Debian's dataset-fashion-mnist, and its second MNIST model, as TorchScript.
+# The Fashion-MNIST CNN on Debian's dataset-fashion-mnist, and the second MNIST CNN, as TorchScript.
 $(REPO)/fashion_mnist_torchscript/1/model.pt: | $(BIN)/.installed
 	$(BIN)/rawvision -v export fashion-mnist --repository $(REPO)
 
@@ -56,7 +56,7 @@ $(REPO)/ocr_detect/1/model.onnx: | $(BIN)/.installed
 
 models: $(MODELS)
 
-# All 10,000 Fashion-MNIST test images through the fashion_mnist ensemble, in process, and the seed's JSON way.
+# All 10,000 Fashion-MNIST test images through the fashion_mnist ensemble, in process, and the JSON-floats way.
 bench-fashion: setup models
 	$(BIN)/rawvision evaluate --serve --model fashion_mnist
 

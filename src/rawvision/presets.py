@@ -1,4 +1,4 @@
-"""Named preprocessing recipes: one :class:`PreprocessSpec` per way the seeds prepare an image.
+"""Named preprocessing recipes: one :class:`PreprocessSpec` per common way to prepare an image.
 
 A model's preprocessing model stores its spec as config parameters; these presets are the same specs by
 name, so an exporter can write them, a test can compare a config with the recipe it claims to follow,
@@ -12,15 +12,15 @@ from rawvision.transforms import PreprocessSpec
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-# Seed 000: Grayscale, Resize((28, 28)), ToTensor, Normalize(0.5, 0.5).
+# The MNIST recipe: Grayscale, Resize((28, 28)), ToTensor, Normalize(0.5, 0.5).
 MNIST = PreprocessSpec(resize=(28, 28), mean=(0.5,), std=(0.5,), scale=1.0 / 255.0, color_mode="L")
 
-# torchvision's ImageNet eval preset (seed 004's client): Resize(256), CenterCrop(224), ToTensor,
+# torchvision's ImageNet eval preset: Resize(256), CenterCrop(224), ToTensor,
 # Normalize(ImageNet mean, std).
 IMAGENET_224 = PreprocessSpec(resize=256, crop=(224, 224), mean=IMAGENET_MEAN, std=IMAGENET_STD,
                               scale=1.0 / 255.0, color_mode="RGB")
 
-# Seed 003: Resize(300), CenterCrop(256), ToTensor, Normalize(ImageNet mean, std).
+# A larger ImageNet crop: Resize(300), CenterCrop(256), ToTensor, Normalize(ImageNet mean, std).
 IMAGENET_256 = PreprocessSpec(resize=300, crop=(256, 256), mean=IMAGENET_MEAN, std=IMAGENET_STD,
                               scale=1.0 / 255.0, color_mode="RGB")
 

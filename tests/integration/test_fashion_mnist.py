@@ -34,10 +34,10 @@ def test_held_out_clothes_sent_as_bytes_are_classified_with_names(server: Server
 def test_evaluate_through_the_server_equals_in_process(server: ServerOptions, repository, fashion_split) -> None:  # type: ignore[no-untyped-def]
     images, labels = fashion_split.test_images[:1000], fashion_split.test_labels[:1000]
     result = evaluate(server.http_url, repository, "fashion_mnist", images, labels, "PNG", batch=8, concurrency=8)
-    assert result.seed is not None
+    assert result.json_way is not None
     assert len(result.server.predicted) == len(result.local.predicted) == 1000
     assert result.disagreements() == 0, "server and in-process predictions differ"
-    assert result.server.correct(labels) == result.local.correct(labels) == result.seed.correct(labels)
+    assert result.server.correct(labels) == result.local.correct(labels) == result.json_way.correct(labels)
     assert result.server.correct(labels) >= 890
     assert "speed ratio" in result.report()
 

@@ -148,7 +148,7 @@ def test_core_model_answers_the_classification_extension(server: ServerOptions, 
     assert parsed[0][2] in CATS and classes[0][0].decode().endswith(":967:espresso")
 
 
-def test_classify_prints_the_seed_format_and_plots(server: ServerOptions, tmp_path: Path,
+def test_classify_prints_the_top_k_format_and_plots(server: ServerOptions, tmp_path: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     files = []
     for name in ("coffee", "chelsea"):

@@ -18,8 +18,8 @@ from rawvision.transforms import PreprocessSpec, draft_size, preprocess
 from tests.conftest import REPOSITORY
 
 NORMALIZE = T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
-SEED_003 = T.Compose([T.Resize(300), T.CenterCrop(256), T.ToTensor(), NORMALIZE])
-SEED_004 = T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor(), NORMALIZE])
+RESIZE_300_CROP_256 = T.Compose([T.Resize(300), T.CenterCrop(256), T.ToTensor(), NORMALIZE])
+RESIZE_256_CROP_224 = T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor(), NORMALIZE])
 EFFICIENTNET = T.Compose([T.Resize(256), T.CenterCrop(224), T.PILToTensor(),
                           T.Lambda(lambda x: (x.float() - 127.0) / 128.0)])
 
@@ -36,11 +36,12 @@ def test_repository_configs_follow_their_presets() -> None:
     assert PreprocessSpec(**{**served.__dict__, "jpeg_draft": False}) == EFFICIENTNET_LITE
 
 
-@pytest.mark.parametrize(("spec", "pipeline"), [(IMAGENET_224, SEED_004), (IMAGENET_256, SEED_003),
+@pytest.mark.parametrize(("spec", "pipeline"), [(IMAGENET_224, RESIZE_256_CROP_224),
+                                                (IMAGENET_256, RESIZE_300_CROP_256),
                                                 (EFFICIENTNET_LITE, EFFICIENTNET)],
                          ids=["resize256-crop224", "resize300-crop256", "efficientnet-lite"])
 @pytest.mark.parametrize("name", ["chelsea", "astronaut"])
-def test_presets_match_the_seed_torchvision_recipes(spec: PreprocessSpec, pipeline: T.Compose, name: str) -> None:
+def test_presets_match_the_torchvision_recipes(spec: PreprocessSpec, pipeline: T.Compose, name: str) -> None:
     data = jpeg(photo(name))
     ours = preprocess([data], spec)[0]
     theirs = torchvision_reference(data, pipeline)

@@ -1,4 +1,4 @@
-"""Shared preprocessing against the seeds' torchvision pipelines."""
+"""Shared preprocessing against torchvision's pipelines."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from rawvision.transforms import PreprocessSpec, normalize, preprocess
 
 IMAGENET_SPEC = PreprocessSpec(resize=256, crop=(224, 224), mean=(0.485, 0.456, 0.406),
                                std=(0.229, 0.224, 0.225), color_mode="RGB")
-SEED_MNIST = T.Compose([T.Grayscale(), T.Resize((28, 28)), T.ToTensor(), T.Normalize((0.5,), (0.5,))])
-SEED_IMAGENET = T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor(),
+TORCHVISION_MNIST = T.Compose([T.Grayscale(), T.Resize((28, 28)), T.ToTensor(), T.Normalize((0.5,), (0.5,))])
+TORCHVISION_IMAGENET = T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor(),
                            T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))])
 
 
@@ -28,20 +28,20 @@ def reference(data: bytes, pipeline: T.Compose, mode: str) -> np.ndarray:
 
 @pytest.mark.parametrize(("width", "height", "fmt"), [(28, 28, "PNG"), (56, 56, "PNG"), (100, 37, "JPEG"),
                                                       (17, 90, "PNG"), (300, 200, "JPEG")])
-def test_mnist_spec_matches_the_seed_torchvision_pipeline(repository, width, height, fmt) -> None:  # type: ignore[no-untyped-def]
+def test_mnist_spec_matches_the_torchvision_pipeline(repository, width, height, fmt) -> None:  # type: ignore[no-untyped-def]
     spec = preprocess_spec(repository, "mnist_preprocess")
     data = encode(gradient(width, height), fmt)
     ours = preprocess([data], spec)[0]
-    theirs = reference(data, SEED_MNIST, "RGB")
+    theirs = reference(data, TORCHVISION_MNIST, "RGB")
     assert ours.shape == theirs.shape == (1, 28, 28)
     np.testing.assert_allclose(ours, theirs, atol=1e-6)
 
 
-def test_mnist_digits_match_the_seed_pipeline(repository, mnist_split) -> None:  # type: ignore[no-untyped-def]
+def test_mnist_digits_match_the_torchvision_pipeline(repository, mnist_split) -> None:  # type: ignore[no-untyped-def]
     spec = preprocess_spec(repository, "mnist_preprocess")
     payloads = [encode(d, "PNG") for d in mnist_split.test_images[:32]]
     ours = preprocess(payloads, spec)
-    theirs = np.stack([reference(p, SEED_MNIST, "L") for p in payloads])
+    theirs = np.stack([reference(p, TORCHVISION_MNIST, "L") for p in payloads])
     np.testing.assert_allclose(ours, theirs, atol=1e-6)
 
 
@@ -49,7 +49,7 @@ def test_mnist_digits_match_the_seed_pipeline(repository, mnist_split) -> None: 
 def test_resize_short_side_and_centre_crop_match_torchvision(width: int, height: int) -> None:
     data = encode(gradient(width, height, seed=width), "PNG")
     ours = preprocess([data], IMAGENET_SPEC)[0]
-    theirs = reference(data, SEED_IMAGENET, "RGB")
+    theirs = reference(data, TORCHVISION_IMAGENET, "RGB")
     assert ours.shape == (3, 224, 224)
     np.testing.assert_allclose(ours, theirs, atol=1e-5)
 

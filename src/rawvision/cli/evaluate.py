@@ -37,7 +37,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         print(f"starting the embedded Triton server on {url} ...", file=sys.stderr, flush=True)
     with context:
         result = evaluate(url, args.repository, args.model, images, labels, args.format, args.batch,
-                          args.concurrency, args.seed_way, print_progress)
+                          args.concurrency, args.json_way, print_progress)
     print(f"{args.model}: {len(labels)} test images sent as {args.format}, {args.batch} per request, "
           f"{args.concurrency} requests in flight")
     print(result.report())

@@ -234,8 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--format", choices=["PNG", "JPEG"], default="PNG")
     evaluate.add_argument("--concurrency", type=int, default=16, help="requests in flight")
     evaluate.add_argument("--batch", type=int, default=8, help="images per request")
-    evaluate.add_argument("--no-seed-way", dest="seed_way", action="store_false",
-                          help="skip timing the seed's JSON-floats way")
+    evaluate.add_argument("--no-json-way", dest="json_way", action="store_false",
+                          help="skip timing the JSON-floats way (preprocess here, floats to the core model)")
     evaluate.set_defaults(run=_evaluate)
 
     demo = commands.add_parser("demo", help="start the server, send samples through every pipeline, stop")

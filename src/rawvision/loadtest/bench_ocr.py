@@ -1,6 +1,6 @@
-"""Latency of one ``ocr`` ensemble call versus the seed's way (client-side steps, two model calls).
+"""Latency of one ``ocr`` ensemble call versus a two-call client (client-side steps, two model calls).
 
-The seed guide's client decodes and preprocesses the photo itself, calls the detector, cuts the crops
+A client without server-side steps decodes and preprocesses the photo itself, calls the detector, cuts the crops
 itself, calls the recogniser and decodes the text itself. Here that client uses the very same
 ``rawvision.ocr`` functions as the server steps, so the two ways differ only in where the work runs
 and in what crosses the wire (photo bytes versus float tensors both ways).
@@ -32,8 +32,8 @@ from rawvision.repository import config_parameters, model_config
 from rawvision.server.embedded import EmbeddedServer, ServerOptions, free_ports
 
 
-class SeedWayClient:
-    """The seed's client: every step but the two networks on the client, two calls per photo."""
+class TwoCallClient:
+    """A client that runs every step but the two networks on the client, two calls per photo."""
 
     def __init__(self, url: str, repository: Path) -> None:
         self.client = httpclient.InferenceServerClient(url, network_timeout=300)
@@ -79,19 +79,19 @@ def timed(call: Callable[[], list[str]]) -> tuple[float, list[str]]:
 def run(url: str, repository: Path, images: int, rounds: int) -> None:
     """Alternate the two ways over the same photos; print medians, means and their ratio."""
     photos = [encode(p.pixels, "JPEG", quality=90) for p in corpus(images, seed=500)]
-    seed_way = SeedWayClient(url, repository)
+    two_call = TwoCallClient(url, repository)
     ensemble: list[float] = []
     two_calls: list[float] = []
     mismatches = 0
     for photo in photos[:2]:  # warm-up: sessions, arenas, connections
         ocr_client.read_text(photo, url)
-        seed_way.read_text(photo)
-    seed_way.sent_bytes = 0
+        two_call.read_text(photo)
+    two_call.sent_bytes = 0
     for _ in range(rounds):
         for photo in photos:
             seconds, ours = timed(lambda p=photo: [line.text for line in ocr_client.read_text(p, url)])  # type: ignore[misc]
             ensemble.append(seconds)
-            seconds, theirs = timed(lambda p=photo: seed_way.read_text(p))  # type: ignore[misc]
+            seconds, theirs = timed(lambda p=photo: two_call.read_text(p))  # type: ignore[misc]
             two_calls.append(seconds)
             if ours != theirs:
                 mismatches += 1
@@ -100,15 +100,15 @@ def run(url: str, repository: Path, images: int, rounds: int) -> None:
     photo_bytes = sum(len(p) for p in photos) * rounds
     print(f"OCR latency, {len(photos)} photos (640x640 JPEG, 2-4 lines) x {rounds} rounds, one at a time; "
           f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.machine()}, Python {platform.python_version()}")
-    for name, values in (("ensemble, 1 call", ensemble), ("seed way, 2 calls", two_calls)):
+    for name, values in (("ensemble, 1 call", ensemble), ("two-call client, 2 calls", two_calls)):
         print(f"  {name:18s} median {statistics.median(values) * 1000:7.1f} ms  "
               f"mean {statistics.mean(values) * 1000:7.1f} ms")
     ratio = statistics.median(two_calls) / statistics.median(ensemble)
-    print(f"  seed way / ensemble (medians): {ratio:.2f}")
+    print(f"  two-call client / ensemble (medians): {ratio:.2f}")
     print(f"  sent per photo: ensemble {photo_bytes / len(ensemble) / 1024:.0f} KiB (the JPEG), seed way "
-          f"{seed_way.sent_bytes / len(two_calls) / 1024:.0f} KiB (float tensors)")
+          f"{two_call.sent_bytes / len(two_calls) / 1024:.0f} KiB (float tensors)")
     print(f"  photos whose texts differ between the two ways: {mismatches} of {len(ensemble)}")
-    seed_way.close()
+    two_call.close()
 
 
 def main() -> None:

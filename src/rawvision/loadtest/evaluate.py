@@ -3,7 +3,7 @@
 Each test image is encoded (PNG or JPEG) and sent as bytes through the ensemble, many requests in
 flight and several images per request; the answers give accuracy, images per second and latency
 percentiles. The same bytes are then run in process (the shared preprocessing and the same core model
-file), and the seed's way is timed as well: client-side preprocessing, each batch sent to the bare
+file), and the JSON-floats way is timed as well: client-side preprocessing, each batch sent to the bare
 core model as a JSON list of floats over HTTP, one request after another.
 """
 
@@ -128,9 +128,9 @@ def in_process(pipeline: RepositoryPipeline, payloads: Sequence[bytes], batch: i
     return Run("in process", np.concatenate(predicted), time.perf_counter() - start, np.array(latencies))
 
 
-def seed_json_way(url: str, pipeline: RepositoryPipeline, payloads: Sequence[bytes],
-                  batch: int = 64, progress: Progress | None = None) -> Run:
-    """Seed 001's client: preprocess here, POST each batch to the bare core model as JSON floats, in turn."""
+def json_floats_way(url: str, pipeline: RepositoryPipeline, payloads: Sequence[bytes],
+                    batch: int = 64, progress: Progress | None = None) -> Run:
+    """A client without server-side steps: preprocess here, POST each batch to the core model as JSON floats."""
     spec, limits = pipeline.spec, pipeline.limits
     endpoint = f"http://{url}/v2/models/{pipeline.core_model}/infer"
     predicted, latencies = [], []
@@ -151,7 +151,7 @@ def seed_json_way(url: str, pipeline: RepositoryPipeline, payloads: Sequence[byt
         latencies.append(time.perf_counter() - began)
         if progress:
             progress(part.stop, len(payloads))
-    return Run("seed's way: JSON floats to the core model", np.concatenate(predicted),
+    return Run("JSON floats to the core model", np.concatenate(predicted),
                time.perf_counter() - start, np.array(latencies))
 
 
@@ -162,7 +162,7 @@ class Evaluation:
     labels: np.ndarray
     server: Run
     local: Run
-    seed: Run | None
+    json_way: Run | None
 
     def disagreements(self) -> int:
         """Images where the server and the in-process run predict different classes."""
@@ -172,7 +172,7 @@ class Evaluation:
         """The figures as the ``evaluate`` command prints them."""
         total = len(self.labels)
         lines = []
-        for run in (self.server, self.local, self.seed):
+        for run in (self.server, self.local, self.json_way):
             if run is None:
                 continue
             right = run.correct(self.labels)
@@ -181,19 +181,19 @@ class Evaluation:
                          f"{run.images_per_second:8.1f} images/s  latency p50 {p50:.1f} ms  p90 {p90:.1f} ms  "
                          f"p99 {p99:.1f} ms")
         lines.append(f"server vs in process: {self.disagreements()} of {total} predictions differ")
-        if self.seed is not None:
-            ratio = self.server.images_per_second / self.seed.images_per_second
-            lines.append(f"speed ratio, server ensemble / seed's JSON way: {ratio:.2f}x")
+        if self.json_way is not None:
+            ratio = self.server.images_per_second / self.json_way.images_per_second
+            lines.append(f"speed ratio, server ensemble / JSON-floats way: {ratio:.2f}x")
         return "\n".join(lines)
 
 
 def evaluate(url: str, repository: str | Path, ensemble: str, images: np.ndarray, labels: np.ndarray,
-             fmt: Literal["PNG", "JPEG"] = "PNG", batch: int = 8, concurrency: int = 16, seed_way: bool = True,
+             fmt: Literal["PNG", "JPEG"] = "PNG", batch: int = 8, concurrency: int = 16, json_way: bool = True,
              progress: Progress | None = None) -> Evaluation:
-    """Encode ``images``, run them through the server, in process, and (optionally) the seed's way."""
+    """Encode ``images``, run them through the server, in process, and (optionally) the JSON-floats way."""
     pipeline = read_pipeline(repository, ensemble)
     payloads = encode_all(images, fmt)
     server = through_server(url, ensemble, payloads, batch, concurrency, progress)
     local = in_process(pipeline, payloads)
-    seed = seed_json_way(url, pipeline, payloads, progress=progress) if seed_way else None
-    return Evaluation(np.asarray(labels, dtype=np.int64), server, local, seed)
+    floats = json_floats_way(url, pipeline, payloads, progress=progress) if json_way else None
+    return Evaluation(np.asarray(labels, dtype=np.int64), server, local, floats)

@@ -1,7 +1,7 @@
 """The OCR steps around the two networks, as the server runs them and as a client could run them.
 
 ``prepare`` (bytes → detector input + the decoded image) and ``lines_from_map`` (probability map +
-image → boxes and crops batches) are the pure halves of the Triton steps; the benchmark's "seed way"
+image → boxes and crops batches) are the pure halves of the Triton steps; the benchmark's two-call
 client calls the same functions around two separate network calls.
 """
 

@@ -1,6 +1,6 @@
 """The built-in classifier pipelines, described once: their committed configs are what the writer writes.
 
-``rawvision regenerate`` rewrites them; ``tests/unit/test_pipelines_builtin.py`` regenerates them into a
+``rawvision regenerate`` rewrites them; ``tests/unit/test_pipelines.py`` regenerates them into a
 temporary folder and compares byte for byte. ImageNet's 1,000 class names are data, read from the
 repository's own ``imagenet_postprocess/labels.txt``.
 """
@@ -34,7 +34,7 @@ TORCHSCRIPT_DIGITS = CoreSpec("torchscript", Tensor(f"{PREPROCESSED}__0", (1, 28
 
 
 def mnist() -> PipelineDescription:
-    """Seed 000's CNN as ONNX, with the stamped ``model_version`` output that makes a hot swap visible."""
+    """The MNIST CNN as ONNX, with the stamped ``model_version`` output that makes a hot swap visible."""
     core = CoreSpec("onnx", DIGITS, TEN, extra_outputs=(Tensor("model_version", (1,), "TYPE_INT64"),))
     return PipelineDescription(
         "mnist", presets.MNIST, core, StepNames.for_pipeline("mnist", "onnx"), SMALL_LIMITS, top_k=3,
@@ -42,16 +42,16 @@ def mnist() -> PipelineDescription:
 
 
 def mnist_torchscript_ensemble() -> PipelineDescription:
-    """Seed 001's second MNIST model as TorchScript, sharing mnist's pre- and postprocessing."""
+    """The second MNIST CNN (three unpadded convolutions) as TorchScript, sharing mnist's pre- and postprocessing."""
     steps = StepNames("mnist_preprocess", "mnist_torchscript", "mnist_postprocess")
     return PipelineDescription(
         "mnist_torchscript_ensemble", presets.MNIST, TORCHSCRIPT_DIGITS, steps, SMALL_LIMITS, top_k=3,
         serving=BUILTIN_SERVING["mnist_torchscript_ensemble"],
-        summary="Raw digit bytes in, top-k digits out, with the TorchScript build of seed 001's second model.")
+        summary="Raw digit bytes in, top-k digits out, with the TorchScript build of the second MNIST CNN.")
 
 
 def fashion_mnist() -> PipelineDescription:
-    """Seed 001's Fashion-MNIST CNN as TorchScript; ToTensor only (grey, 0..1, no normalisation)."""
+    """The Fashion-MNIST CNN as TorchScript; ToTensor only (grey, 0..1, no normalisation)."""
     spec = replace(presets.MNIST, mean=(0.0,), std=(1.0,))
     return PipelineDescription(
         "fashion_mnist", spec, TORCHSCRIPT_DIGITS, StepNames.for_pipeline("fashion_mnist", "torchscript"),

@@ -1,4 +1,4 @@
-"""The two report charts: the confusion matrix, and seed 003's class-probability bars for one image."""
+"""The two report charts: the confusion matrix, and the class-probability bars for one image."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def confusion_png(evaluation: Evaluation, path: Path) -> Path:
 
 
 def probability_png(probabilities: np.ndarray, classes: tuple[str, ...], title: str, path: Path) -> Path:
-    """Seed 003's chart: one bar per class, its probability in percent written on the bar."""
+    """One bar per class, its probability in percent written on the bar."""
     figure, axes = plt.subplots(figsize=(max(6.0, 0.9 * len(classes) + 2), 5))
     bars = axes.bar(list(classes), probabilities * 100, width=0.45)
     axes.bar_label(bars, fmt="%.2f")
