@@ -62,9 +62,7 @@ def convert(text: str, kind: Any) -> Any:
 def parse_parameters(cls: type[T], parameters: Mapping[str, str], model: str) -> T:
     """Build ``cls`` (a dataclass) from string ``parameters``; unknown keys and bad values name the model."""
     fields = {field.name: field for field in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(parameters) - set(fields))
-    if unknown:
-        raise ValueError(f"{model}: unknown config parameter(s) {unknown}; this step reads {sorted(fields)}")
+    refuse_unknown(parameters, model, cls)
     hints = get_type_hints(cls)
     values: dict[str, Any] = {}
     for name, text in parameters.items():
@@ -80,6 +78,14 @@ def parse_parameters(cls: type[T], parameters: Mapping[str, str], model: str) ->
         return cls(**values)
     except ValueError as exc:
         raise ValueError(f"{model}: {exc}") from None
+
+
+def refuse_unknown(parameters: Mapping[str, str], model: str, *parts: type) -> None:
+    """Refuse keys that none of ``parts`` (the dataclasses one step's parameters are made of) has."""
+    known = {field.name for part in parts for field in dataclasses.fields(part)}
+    unknown = sorted(set(parameters) - known)
+    if unknown:
+        raise ValueError(f"{model}: unknown config parameter(s) {unknown}; this step reads {sorted(known)}")
 
 
 def parse_known(cls: type[T], parameters: Mapping[str, str], model: str) -> T:

@@ -10,6 +10,7 @@ import pytest
 from rawvision import presets
 from rawvision.backend.step_parameters import (
     OcrLinesParameters,
+    OcrPreprocessParameters,
     OnnxRunnerParameters,
     PostprocessParameters,
     PreprocessParameters,
@@ -30,7 +31,19 @@ def test_values_are_converted_by_field_type() -> None:
 
 def test_preprocess_parameters_round_trip_every_preset() -> None:
     for spec in presets.PRESETS.values():
-        assert parse_parameters(PreprocessParameters, spec.to_parameters(), "m").spec() == spec
+        assert PreprocessParameters.parse(spec.to_parameters(), "m").spec == spec
+
+
+def test_a_step_reads_the_keys_of_each_of_its_parts_and_no_others() -> None:
+    params = {**presets.MNIST.to_parameters(), "max_bytes": "1000", "execute_timeout_s": "5"}
+    parsed = PreprocessParameters.parse(params, "m")
+    assert (parsed.spec, parsed.limits.max_bytes) == (presets.MNIST, 1000)
+    with pytest.raises(ValueError, match=r"m: unknown config parameter\(s\) \['thresh'\]"):
+        PreprocessParameters.parse({**params, "thresh": "0.3"}, "m")
+    ocr = OcrPreprocessParameters.parse({"thresh": "0.2", "formats": "png"}, "ocr_preprocess")
+    assert (ocr.detect.thresh, ocr.limits.formats) == (0.2, ("PNG",))
+    with pytest.raises(ValueError, match=r"unknown config parameter\(s\) \['max_bytes'\]"):
+        OcrLinesParameters.parse({"max_bytes": "1000"}, "ocr_lines")
 
 
 def test_unknown_key_is_refused_naming_model_and_key() -> None:
@@ -49,12 +62,12 @@ def test_bad_values_name_the_key(params: dict[str, str], message: str) -> None:
 
 def test_missing_required_and_invalid_values_are_refused() -> None:
     with pytest.raises(ValueError, match=r"m: config parameter\(s\) \['resize'"):
-        parse_parameters(PreprocessParameters, {}, "m")
+        PreprocessParameters.parse({}, "m")
     params = {**presets.MNIST.to_parameters(), "color_mode": "CMYK"}
     with pytest.raises(ValueError, match="color_mode='CMYK'"):
-        parse_parameters(PreprocessParameters, params, "m")
+        PreprocessParameters.parse(params, "m")
     with pytest.raises(ValueError, match="recognition_batch_size"):
-        parse_parameters(OcrLinesParameters, {"recognition_batch_size": "8.5"}, "ocr_lines")
+        OcrLinesParameters.parse({"recognition_batch_size": "8.5"}, "ocr_lines")
 
 
 def copy_with_parameter(folder: Path, model: str, key: str, value: str) -> None:

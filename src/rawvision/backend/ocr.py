@@ -19,7 +19,7 @@ import numpy as np
 import triton_python_backend_utils as pb_utils
 
 from rawvision.backend.adapters import Arrays, ModelArgs, execute_batched, input_array
-from rawvision.backend.step_parameters import OcrLinesParameters, OcrPreprocessParameters, parse_parameters
+from rawvision.backend.step_parameters import OcrLinesParameters, OcrPreprocessParameters
 from rawvision.errors import DependencyError, InputError
 from rawvision.ocr.crop import RecognizeSpec
 from rawvision.ocr.ctc import load_characters
@@ -33,9 +33,8 @@ class OcrPreprocess:
         """Read the detection spec and decode limits from the config parameters."""
         model = ModelArgs(args)
         self.timeout = model.execute_timeout
-        parameters = parse_parameters(OcrPreprocessParameters, model.parameters, model.name)
-        self.spec = parameters.detect()
-        self.limits = parameters.limits()
+        parameters = OcrPreprocessParameters.parse(model.parameters, model.name)
+        self.spec, self.limits = parameters.detect, parameters.limits
         (self.input_name,) = model.input_names
 
     def execute(self, requests: list[Any]) -> list[Any]:
@@ -64,9 +63,10 @@ class OcrLines:
     def initialize(self, args: dict[str, str]) -> None:
         """Read specs, the recogniser's name and batch size, and the character dictionary."""
         model = ModelArgs(args)
-        params = parse_parameters(OcrLinesParameters, model.parameters, model.name)
+        parameters = OcrLinesParameters.parse(model.parameters, model.name)
+        params = parameters.recognition
         self.timeout = model.execute_timeout
-        self.detect = params.detect()
+        self.detect = parameters.detect
         self.recognize = RecognizeSpec(height=params.recognition_height, min_width=params.recognition_min_width)
         self.recognizer = params.recognizer
         self.recognizer_version = params.recognizer_version

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from rawvision.backend.adapters import Arrays, ModelArgs, execute_batched, input_array
-from rawvision.backend.step_parameters import PreprocessParameters, parse_parameters
+from rawvision.backend.step_parameters import PreprocessParameters
 from rawvision.errors import InputError
 from rawvision.transforms import load_image, normalize
 
@@ -19,9 +19,8 @@ class TritonPythonModel:
         """Read the spec and limits from the config parameters; fail here if they are inconsistent."""
         model = ModelArgs(args)
         self.timeout = model.execute_timeout
-        parameters = parse_parameters(PreprocessParameters, model.parameters, model.name)
-        self.spec = parameters.spec()
-        self.limits = parameters.limits()
+        parameters = PreprocessParameters.parse(model.parameters, model.name)
+        self.spec, self.limits = parameters.spec, parameters.limits
         (self.input_name,) = model.input_names
         (self.output_name,) = model.output_names
         dims = tuple(int(d) for d in model.config["output"][0]["dims"])

@@ -1,59 +1,46 @@
-"""Typed step parameters: one frozen dataclass per Python step, read by :func:`parse_parameters`.
+"""Typed step parameters: what each Python step reads from its config, unknown keys refused at initialize.
 
-A config that says ``top_kk`` fails at ``initialize``, naming the model and the key, instead of being
-ignored (pytriton's ``ModelConfigParser`` is the example).
+A step's parameters are made of the core's own dataclasses (``PreprocessSpec``, ``DecodeLimits``,
+``DetectSpec``) plus its step options, all from one parameter map: a key that none of them has, such as
+``top_kk``, fails at ``initialize`` naming the model and the key (pytriton's ``ModelConfigParser`` is the
+example).
 """
 
 from __future__ import annotations
 
-import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from rawvision.imaging import DEFAULT_LIMITS, ColorMode, DecodeLimits
+from rawvision.imaging import DecodeLimits
 from rawvision.ocr.crop import RecognizeSpec
-from rawvision.ocr.detect import DetectSpec, LimitType
-from rawvision.parameters import parse_parameters
-from rawvision.transforms import Interpolation, Layout, PreprocessSpec
+from rawvision.ocr.detect import DetectSpec
+from rawvision.parameters import parse_known, parse_parameters, refuse_unknown
+from rawvision.transforms import PreprocessSpec
 
 DEFAULT_EXECUTE_TIMEOUT_S = 60.0
-_DETECT = DetectSpec()
 _RECOGNIZE = RecognizeSpec()
 
 
 @dataclass(frozen=True)
-class LimitsParameters:
-    """Decode limits, shared by every step that decodes untrusted bytes."""
+class StepOptions:
+    """What every Python step reads besides its specs: how long one ``execute`` may take."""
 
-    max_bytes: int = DEFAULT_LIMITS.max_bytes
-    max_pixels: int = DEFAULT_LIMITS.max_pixels
-    max_aspect_ratio: float = DEFAULT_LIMITS.max_aspect_ratio
-    formats: tuple[str, ...] = DEFAULT_LIMITS.formats
-
-    def limits(self) -> DecodeLimits:
-        """The :class:`DecodeLimits` these parameters describe."""
-        return DecodeLimits(self.max_bytes, self.max_pixels, self.max_aspect_ratio,
-                            tuple(f.upper() for f in self.formats))
-
-
-@dataclass(frozen=True, kw_only=True)
-class PreprocessParameters(LimitsParameters):
-    """``*_preprocess``: the :class:`PreprocessSpec` fields and the decode limits."""
-
-    resize: tuple[int, int] | int
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    color_mode: ColorMode
-    crop: tuple[int, int] | None = None
-    scale: float = 1.0 / 255.0
-    interpolation: Interpolation = "bilinear"
-    layout: Layout = "NCHW"
-    jpeg_draft: bool = False
     execute_timeout_s: float = DEFAULT_EXECUTE_TIMEOUT_S
 
-    def spec(self) -> PreprocessSpec:
-        """The :class:`PreprocessSpec` these parameters describe."""
-        return PreprocessSpec(self.resize, self.crop, self.mean, self.std, self.scale, self.color_mode,
-                              self.interpolation, self.layout, self.jpeg_draft)
+
+@dataclass(frozen=True)
+class PreprocessParameters:
+    """``*_preprocess``: the preprocessing spec and the decode limits."""
+
+    spec: PreprocessSpec
+    limits: DecodeLimits
+
+    @classmethod
+    def parse(cls, parameters: Mapping[str, str], model: str) -> PreprocessParameters:
+        """Read both from one parameter map; keys that neither they nor the step options have are refused."""
+        refuse_unknown(parameters, model, PreprocessSpec, DecodeLimits, StepOptions)
+        parse_known(StepOptions, parameters, model)
+        return cls(PreprocessSpec.from_parameters(parameters, model), DecodeLimits.from_parameters(parameters, model))
 
 
 @dataclass(frozen=True)
@@ -105,36 +92,23 @@ class TorchScriptRunnerParameters(RunnerParameters):
 
 
 @dataclass(frozen=True)
-class DetectParameters:
-    """The :class:`DetectSpec` fields: how an image is prepared for the detector and boxes found."""
-
-    limit_side_len: int = _DETECT.limit_side_len
-    limit_type: LimitType = _DETECT.limit_type
-    max_side_len: int = _DETECT.max_side_len
-    mean: tuple[float, float, float] = _DETECT.mean
-    std: tuple[float, float, float] = _DETECT.std
-    thresh: float = _DETECT.thresh
-    box_thresh: float = _DETECT.box_thresh
-    unclip_ratio: float = _DETECT.unclip_ratio
-    max_candidates: int = _DETECT.max_candidates
-    min_size: int = _DETECT.min_size
-    dilate: bool = _DETECT.dilate
-    execute_timeout_s: float = DEFAULT_EXECUTE_TIMEOUT_S
-
-    def detect(self) -> DetectSpec:
-        """The :class:`DetectSpec` these parameters describe."""
-        own = {f.name for f in dataclasses.fields(DetectSpec)}
-        return DetectSpec(**{k: v for k, v in dataclasses.asdict(self).items() if k in own})
-
-
-@dataclass(frozen=True)
-class OcrPreprocessParameters(DetectParameters, LimitsParameters):
+class OcrPreprocessParameters:
     """``ocr_preprocess``: the detection spec and the decode limits."""
 
+    detect: DetectSpec
+    limits: DecodeLimits
+
+    @classmethod
+    def parse(cls, parameters: Mapping[str, str], model: str) -> OcrPreprocessParameters:
+        """Read both from one parameter map; keys that neither they nor the step options have are refused."""
+        refuse_unknown(parameters, model, DetectSpec, DecodeLimits, StepOptions)
+        parse_known(StepOptions, parameters, model)
+        return cls(DetectSpec.from_parameters(parameters, model), DecodeLimits.from_parameters(parameters, model))
+
 
 @dataclass(frozen=True)
-class OcrLinesParameters(DetectParameters):
-    """``ocr_lines``: the detection spec, the recogniser it calls (BLS) and the character dictionary."""
+class RecognitionOptions:
+    """``ocr_lines``' own options: the recogniser it calls (BLS), its input size, the dictionary."""
 
     recognition_height: int = _RECOGNIZE.height
     recognition_min_width: int = _RECOGNIZE.min_width
@@ -143,6 +117,21 @@ class OcrLinesParameters(DetectParameters):
     recognition_batch_size: int = 8
     min_score: float = 0.5
     dictionary_filename: str = "characters.txt"
+    execute_timeout_s: float = DEFAULT_EXECUTE_TIMEOUT_S
+
+
+@dataclass(frozen=True)
+class OcrLinesParameters:
+    """``ocr_lines``: the detection spec (boxes from the map) and the recognition options."""
+
+    detect: DetectSpec
+    recognition: RecognitionOptions
+
+    @classmethod
+    def parse(cls, parameters: Mapping[str, str], model: str) -> OcrLinesParameters:
+        """Read both from one parameter map; keys that neither has are refused."""
+        refuse_unknown(parameters, model, DetectSpec, RecognitionOptions)
+        return cls(DetectSpec.from_parameters(parameters, model), parse_known(RecognitionOptions, parameters, model))
 
 
 __all__ = ["parse_parameters"]

@@ -149,7 +149,7 @@ def read_pipeline(repository: str | Path, ensemble: str) -> RepositoryPipeline:
     names = StepNames(pre_step.model_name, core_step.model_name, post_step.model_name)
     pre_config, post_config = model_config(repository, names.preprocess), model_config(repository, names.postprocess)
     core_config = model_config(repository, names.core)
-    pre = parse_parameters(PreprocessParameters, config_parameters(pre_config), names.preprocess)
+    pre = PreprocessParameters.parse(config_parameters(pre_config), names.preprocess)
     post = parse_parameters(PostprocessParameters, config_parameters(post_config), names.postprocess)
     labels = load_labels(repository / names.postprocess / post.label_filename)
     embedded = config_parameters(model_config(repository, names.core, EMBEDDED_CONFIG_NAME))
@@ -157,7 +157,7 @@ def read_pipeline(repository: str | Path, ensemble: str) -> RepositoryPipeline:
     serving = PipelineServing(config.max_batch_size, _serving(pre_config), _serving(core_config, threads),
                               _serving(post_config))
     indices = tuple(str(i) for i in range(len(labels)))
-    description = PipelineDescription(ensemble, pre.spec(), _core(core_config, core_step), names, pre.limits(),
+    description = PipelineDescription(ensemble, pre.spec, _core(core_config, core_step), names, pre.limits,
                                       None if labels == indices else labels, post.top_k, serving)
     core_versions = versions(repository / names.core)
     return RepositoryPipeline(repository, description, tuple(core_versions))
