@@ -61,7 +61,7 @@ bench-fashion: setup models
 	$(BIN)/rawvision evaluate --serve --model fashion_mnist
 
 # First request after ready vs steady state, memory after warm-up vs a minute of mixed traffic, and an
-# open-loop overload at 4x capacity (README, "Warm at start" and "Bounded under overload").
+# open-loop overload at 4x capacity (docs/operations.md, "Warm at start"; docs/reliability.md, "Bounded under overload").
 coldstart: setup models $(PERF_ANALYZER)
 	$(BIN)/python -m rawvision.loadtest.coldstart --repository $(REPO) $(if $(PERF_PREFIX),--prefix "$(PERF_PREFIX)")
 

@@ -80,7 +80,7 @@ class SoakReport:
             self.unexpected.append(f"{ensemble}: {'bad' if bad else 'good'} payload got {error}")
 
     def summary(self) -> str:
-        """Human-readable lines for the README and the console."""
+        """Human-readable lines for the docs and the console."""
         mib = 1024 * 1024
         kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(self.refused.items()))
         return (f"{self.requests} requests in {self.seconds:.0f} s ({self.requests / max(self.seconds, 1e-9):.1f}/s): "

@@ -2,7 +2,7 @@
 
 Triton's dynamic batcher takes a ``default_queue_policy``: a request waiting longer than the timeout, or
 arriving when ``max_queue_size`` requests already wait, is answered UNAVAILABLE (HTTP 503) at once.
-The defaults below were chosen by measurement (README, "Bounded under overload").
+The defaults below were chosen by measurement (docs/reliability.md, "Bounded under overload").
 """
 
 from __future__ import annotations

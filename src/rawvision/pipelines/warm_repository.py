@@ -69,7 +69,7 @@ def configure_step(config: Any, files: Sequence[str], dims: Mapping[str, Sequenc
     """Add warm-up and, to a batching step, the queue policy to one step's config in place.
 
     Every batching step is bounded, not only the entry: when a later step is the slowest (``imagenet_onnx``
-    on 2 cores), its own queue is where an overload piles up (measured: README, "Bounded under overload").
+    on 2 cores), its own queue is where an overload piles up (measured: docs/reliability.md, "Bounded under overload").
     An entry step decodes its sample ``files``; any other step gets random data, except a step that calls
     another model by BLS (``ocr_lines``): zero data finds no text, so it does not call a model that may
     still be loading (a failed warm-up fails the load).
