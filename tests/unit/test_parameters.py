@@ -10,13 +10,14 @@ import pytest
 from rawvision import presets
 from rawvision.backend.step_parameters import (
     OcrLinesParameters,
-    OcrPreprocessParameters,
     OnnxRunnerParameters,
     PostprocessParameters,
-    PreprocessParameters,
+    decoding_parameters,
     parse_parameters,
 )
+from rawvision.ocr.detect import DetectSpec
 from rawvision.repository import model_config, model_names
+from rawvision.transforms import PreprocessSpec
 from tests.backend import load_model
 
 REPOSITORY = Path(__file__).resolve().parents[2] / "model_repository"
@@ -31,17 +32,17 @@ def test_values_are_converted_by_field_type() -> None:
 
 def test_preprocess_parameters_round_trip_every_preset() -> None:
     for spec in presets.PRESETS.values():
-        assert PreprocessParameters.parse(spec.to_parameters(), "m").spec == spec
+        assert decoding_parameters(PreprocessSpec, spec.to_parameters(), "m").spec == spec
 
 
 def test_a_step_reads_the_keys_of_each_of_its_parts_and_no_others() -> None:
     params = {**presets.MNIST.to_parameters(), "max_bytes": "1000", "execute_timeout_s": "5"}
-    parsed = PreprocessParameters.parse(params, "m")
+    parsed = decoding_parameters(PreprocessSpec, params, "m")
     assert (parsed.spec, parsed.limits.max_bytes) == (presets.MNIST, 1000)
     with pytest.raises(ValueError, match=r"m: unknown config parameter\(s\) \['thresh'\]"):
-        PreprocessParameters.parse({**params, "thresh": "0.3"}, "m")
-    ocr = OcrPreprocessParameters.parse({"thresh": "0.2", "formats": "png"}, "ocr_preprocess")
-    assert (ocr.detect.thresh, ocr.limits.formats) == (0.2, ("PNG",))
+        decoding_parameters(PreprocessSpec, {**params, "thresh": "0.3"}, "m")
+    ocr = decoding_parameters(DetectSpec, {"thresh": "0.2", "formats": "png"}, "ocr_preprocess")
+    assert (ocr.spec.thresh, ocr.limits.formats) == (0.2, ("PNG",))
     with pytest.raises(ValueError, match=r"unknown config parameter\(s\) \['max_bytes'\]"):
         OcrLinesParameters.parse({"max_bytes": "1000"}, "ocr_lines")
 
@@ -62,10 +63,10 @@ def test_bad_values_name_the_key(params: dict[str, str], message: str) -> None:
 
 def test_missing_required_and_invalid_values_are_refused() -> None:
     with pytest.raises(ValueError, match=r"m: config parameter\(s\) \['resize'"):
-        PreprocessParameters.parse({}, "m")
+        decoding_parameters(PreprocessSpec, {}, "m")
     params = {**presets.MNIST.to_parameters(), "color_mode": "CMYK"}
     with pytest.raises(ValueError, match="color_mode='CMYK'"):
-        PreprocessParameters.parse(params, "m")
+        decoding_parameters(PreprocessSpec, params, "m")
     with pytest.raises(ValueError, match="recognition_batch_size"):
         OcrLinesParameters.parse({"recognition_batch_size": "8.5"}, "ocr_lines")
 

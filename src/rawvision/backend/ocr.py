@@ -19,10 +19,11 @@ import numpy as np
 import triton_python_backend_utils as pb_utils
 
 from rawvision.backend.adapters import Arrays, ModelArgs, execute_batched, input_array
-from rawvision.backend.step_parameters import OcrLinesParameters, OcrPreprocessParameters
+from rawvision.backend.step_parameters import OcrLinesParameters, decoding_parameters
 from rawvision.errors import DependencyError, InputError
 from rawvision.ocr.crop import RecognizeSpec
 from rawvision.ocr.ctc import load_characters
+from rawvision.ocr.detect import DetectSpec
 from rawvision.ocr.pipeline import EMPTY, OcrResult, crops_for, keep_confident, prepare, recognize_crops
 
 
@@ -33,8 +34,8 @@ class OcrPreprocess:
         """Read the detection spec and decode limits from the config parameters."""
         model = ModelArgs(args)
         self.timeout = model.execute_timeout
-        parameters = OcrPreprocessParameters.parse(model.parameters, model.name)
-        self.spec, self.limits = parameters.detect, parameters.limits
+        parameters = decoding_parameters(DetectSpec, model.parameters, model.name)
+        self.spec, self.limits = parameters.spec, parameters.limits
         (self.input_name,) = model.input_names
 
     def execute(self, requests: list[Any]) -> list[Any]:

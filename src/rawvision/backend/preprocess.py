@@ -7,9 +7,9 @@ from typing import Any
 import numpy as np
 
 from rawvision.backend.adapters import Arrays, ModelArgs, execute_batched, input_array
-from rawvision.backend.step_parameters import PreprocessParameters
+from rawvision.backend.step_parameters import decoding_parameters
 from rawvision.errors import InputError
-from rawvision.transforms import load_image, normalize
+from rawvision.transforms import PreprocessSpec, load_image, normalize
 
 
 class TritonPythonModel:
@@ -19,7 +19,7 @@ class TritonPythonModel:
         """Read the spec and limits from the config parameters; fail here if they are inconsistent."""
         model = ModelArgs(args)
         self.timeout = model.execute_timeout
-        parameters = PreprocessParameters.parse(model.parameters, model.name)
+        parameters = decoding_parameters(PreprocessSpec, model.parameters, model.name)
         self.spec, self.limits = parameters.spec, parameters.limits
         (self.input_name,) = model.input_names
         (self.output_name,) = model.output_names

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from rawvision.imaging import DecodeLimits
 from rawvision.ocr.crop import RecognizeSpec
@@ -19,6 +20,7 @@ from rawvision.transforms import PreprocessSpec
 
 DEFAULT_EXECUTE_TIMEOUT_S = 60.0
 _RECOGNIZE = RecognizeSpec()
+Spec = TypeVar("Spec", PreprocessSpec, DetectSpec)
 
 
 @dataclass(frozen=True)
@@ -29,18 +31,19 @@ class StepOptions:
 
 
 @dataclass(frozen=True)
-class PreprocessParameters:
-    """``*_preprocess``: the preprocessing spec and the decode limits."""
+class DecodingParameters(Generic[Spec]):
+    """A step that decodes untrusted bytes (``*_preprocess``, ``ocr_preprocess``): its spec and decode limits."""
 
-    spec: PreprocessSpec
+    spec: Spec
     limits: DecodeLimits
 
-    @classmethod
-    def parse(cls, parameters: Mapping[str, str], model: str) -> PreprocessParameters:
-        """Read both from one parameter map; keys that neither they nor the step options have are refused."""
-        refuse_unknown(parameters, model, PreprocessSpec, DecodeLimits, StepOptions)
-        parse_known(StepOptions, parameters, model)
-        return cls(PreprocessSpec.from_parameters(parameters, model), DecodeLimits.from_parameters(parameters, model))
+
+def decoding_parameters(spec_type: type[Spec], parameters: Mapping[str, str], model: str) -> DecodingParameters[Spec]:
+    """Read the spec and limits from one map; keys that neither they nor the step options have are refused."""
+    refuse_unknown(parameters, model, spec_type, DecodeLimits, StepOptions)
+    parse_known(StepOptions, parameters, model)
+    spec = spec_type.from_parameters(parameters, model)
+    return DecodingParameters(spec, DecodeLimits.from_parameters(parameters, model))
 
 
 @dataclass(frozen=True)
@@ -89,21 +92,6 @@ class TorchScriptRunnerParameters(RunnerParameters):
     def model_filename(self) -> str:
         """``torchscript_filename``."""
         return self.torchscript_filename
-
-
-@dataclass(frozen=True)
-class OcrPreprocessParameters:
-    """``ocr_preprocess``: the detection spec and the decode limits."""
-
-    detect: DetectSpec
-    limits: DecodeLimits
-
-    @classmethod
-    def parse(cls, parameters: Mapping[str, str], model: str) -> OcrPreprocessParameters:
-        """Read both from one parameter map; keys that neither they nor the step options have are refused."""
-        refuse_unknown(parameters, model, DetectSpec, DecodeLimits, StepOptions)
-        parse_known(StepOptions, parameters, model)
-        return cls(DetectSpec.from_parameters(parameters, model), DecodeLimits.from_parameters(parameters, model))
 
 
 @dataclass(frozen=True)

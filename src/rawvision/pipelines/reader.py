@@ -12,7 +12,7 @@ from typing import Any, cast
 
 from tritonclient.grpc import model_config_pb2
 
-from rawvision.backend.step_parameters import PostprocessParameters, PreprocessParameters, parse_parameters
+from rawvision.backend.step_parameters import PostprocessParameters, decoding_parameters, parse_parameters
 from rawvision.classify import load_labels
 from rawvision.imaging import DecodeLimits
 from rawvision.pipelines.description import (
@@ -149,7 +149,7 @@ def read_pipeline(repository: str | Path, ensemble: str) -> RepositoryPipeline:
     names = StepNames(pre_step.model_name, core_step.model_name, post_step.model_name)
     pre_config, post_config = model_config(repository, names.preprocess), model_config(repository, names.postprocess)
     core_config = model_config(repository, names.core)
-    pre = PreprocessParameters.parse(config_parameters(pre_config), names.preprocess)
+    pre = decoding_parameters(PreprocessSpec, config_parameters(pre_config), names.preprocess)
     post = parse_parameters(PostprocessParameters, config_parameters(post_config), names.postprocess)
     labels = load_labels(repository / names.postprocess / post.label_filename)
     embedded = config_parameters(model_config(repository, names.core, EMBEDDED_CONFIG_NAME))
