@@ -52,7 +52,7 @@ QUICK = replace(MNIST, build=untrained_digit_cnn, min_accuracy=0.0)
 def repository(tmp_path: Path) -> Path:
     """A repository with the mnist configs and no model files."""
     root = tmp_path / "repository"
-    for model in ("mnist_preprocess", "mnist_onnx"):
+    for model in ("mnist_preprocess", "mnist_onnx", "mnist_torchscript"):
         shutil.copytree(REPOSITORY / model, root / model, ignore=shutil.ignore_patterns("[0-9]*", "__pycache__"))
     return root
 
@@ -131,6 +131,15 @@ def test_a_format_outside_the_repository_gets_a_generated_config(repository: Pat
     with torch.no_grad():
         np.testing.assert_allclose(module(torch.from_numpy(batch)).numpy(),
                                    DigitCNN().eval()(torch.from_numpy(batch)).numpy(), atol=1e-5)
+
+
+def test_torchscript_into_the_repository_follows_its_indexed_tensor_names(repository: Path) -> None:
+    family = replace(QUICK, targets=(FAMILIES["mnist-torchscript"].targets[0],))
+    report = export(family, "torchscript", 1, repository)
+    path = repository / "mnist_torchscript" / "1" / "model.pt"
+    assert report.paths == (path,) and (path.parent / RUNNER_FILENAME).is_file()
+    assert report.max_difference <= 1e-5 and report.compared == "TorchScript (reloaded) vs eager PyTorch"
+    assert read_config(repository / "mnist_torchscript" / "config.pbtxt").input[0].name == "preprocessed_image__0"
 
 
 def test_a_format_the_family_lacks_is_refused(repository: Path) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -98,11 +99,10 @@ def check_predictions(logits: np.ndarray, names: list[str], labels: tuple[str, .
     return Check({name: [labels[i] for i in row] for name, row in zip(names, ids, strict=True)})
 
 
-def photo_checked_network(request: Request) -> Candidate:
-    """The network, scored on the photos (preprocessed by the repository's spec): the share of expectations met."""
-    spec = preprocess_spec(request.repository, PREPROCESS_MODEL)
-    labels = load_labels(request.repository / POSTPROCESS_MODEL / LABEL_FILE)
-    model = efficientnet_lite0()
+def scored_on_photos(model: nn.Module, repository: Path) -> Candidate:
+    """``model`` scored on the photos (preprocessed by ``repository``'s spec): the share of expectations met."""
+    spec = preprocess_spec(repository, PREPROCESS_MODEL)
+    labels = load_labels(repository / POSTPROCESS_MODEL / LABEL_FILE)
     names, batch = photo_batch(spec)
     with torch.no_grad():
         logits = model(torch.from_numpy(batch)).numpy()
@@ -111,3 +111,8 @@ def photo_checked_network(request: Request) -> Candidate:
     notes = tuple(f"{name}: {', '.join(answers[:3])}" for name, answers in check.answers.items())
     return Candidate(model, batch, 1 - len(failures) / len(SANITY), f"{len(SANITY)} photo expectations "
                      "(coffee: espresso first; chelsea: a cat in the top 3)", notes, "; ".join(failures))
+
+
+def photo_checked_network(request: Request) -> Candidate:
+    """EfficientNet-Lite0, scored on the photos (the ``imagenet`` family's build)."""
+    return scored_on_photos(efficientnet_lite0(), request.repository)

@@ -6,7 +6,7 @@ Importing this needs no PyTorch: each family's ``build`` imports its module when
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from collections.abc import Callable
 
 from rawvision.export.family import Candidate, Conversion, Family, Request, Target
 
@@ -17,7 +17,7 @@ ONNX_TOLERANCE = 1e-4
 TORCHSCRIPT_TOLERANCE = 1e-5
 
 
-def _build(module: str, function: str) -> Any:
+def _build(module: str, function: str) -> Callable[[Request], Candidate]:
     """A ``build`` that imports ``rawvision.export.<module>`` only when a family is exported."""
     def build(request: Request) -> Candidate:
         candidate: Candidate = getattr(importlib.import_module(f"rawvision.export.{module}"), function)(request)

@@ -5,7 +5,7 @@ server serves in explicit model-control mode and, when started with an admin key
 send the key in the ``rawvision-admin-key`` header (gRPC: ``triton-grpc-protocol-rawvision-admin-key``).
 
 What Triton 2.51 does on a swap, measured with 4 client threads streaming to the ``mnist`` ensemble
-(zero failed requests out of about 1,200 in each case; ``tests/integration/test_swap.py`` repeats it):
+(zero failed requests out of about 1,200 in each case; ``tests/integration/test_model_control.py`` repeats it):
 
 - **A new version under ``version_policy: latest {num_versions: 1}``**: write ``<model>/<N+1>/`` and
   call ``load <model>`` (no config). Triton loads N+1 while N keeps serving, then reloads every ensemble
