@@ -91,7 +91,7 @@ def add_models_parser(commands: Any) -> None:
     source = pub.add_mutually_exclusive_group(required=True)
     source.add_argument("--file", type=Path, help="the model file (e.g. model.onnx) of the new version")
     source.add_argument("--export", help="an export, run in process into --repository as the new version, "
-                        "e.g. 'mnist --epochs 3' (or 'rawvision export mnist --epochs 3')")
+                        "e.g. 'mnist' or 'rawvision export mnist --data DIR'")
     pub.add_argument("--repository", type=Path, default=Path("model_repository"),
                      help="the server's repository folder (same file system)")
     pub.add_argument("--new-version", type=int, help="default: one more than the highest version")
