@@ -191,3 +191,40 @@ def test_swap_to_a_new_version_and_back_under_load_fails_no_request(locked: Embe
     assert stream.answers(rolled_back) == {"1"}
     print(f"swap 1 → 2 → 1 under load: {len(answers)} requests, {len(failures)} failed, "
           f"{answers.count('2')} answered by version 2")
+
+
+def publish_cli(server: EmbeddedServer, name: str, export: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([RAWVISION, "models", "--url", server.options.http_url, "--admin-key", KEY, "publish", name,
+                           "--repository", str(server.options.repository), "--export", export],
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_publish_runs_the_export_in_process_and_serves_it(locked: EmbeddedServer, repository: Path) -> None:
+    """EfficientNet-Lite0 (no training) published as imagenet_onnx version 2 from an export command."""
+    copy = Path(locked.options.repository)
+    for model in ("imagenet_preprocess", "imagenet_onnx", "imagenet_postprocess"):
+        shutil.copytree(repository / model, copy / model, ignore=shutil.ignore_patterns("__pycache__"))
+    with ModelControl(locked.options.http_url, KEY) as control:
+        control.load("imagenet_onnx")
+        try:
+            done = publish_cli(locked, "imagenet_onnx", "rawvision export imagenet --format onnx")
+            assert done.returncode == 0, done.stderr[-2000:]
+            assert control.ready_versions("imagenet_onnx") == ["2"]
+        finally:
+            control.unload("imagenet_onnx")
+    written = copy / "imagenet_onnx" / "2" / "model.onnx"
+    assert written.is_file() and written.read_bytes() != b""
+    assert f"wrote {written}" in done.stdout and "imagenet_onnx: version 2 is serving" in done.stdout
+
+
+def test_an_export_that_fails_its_accuracy_check_leaves_the_old_version_serving(locked: EmbeddedServer) -> None:
+    """One epoch of DigitCNN reaches about 0.91 held out, below mnist's minimum of 0.97."""
+    model_dir = Path(locked.options.repository) / CORE
+    folders = sorted(model_dir.iterdir())
+    with ModelControl(locked.options.http_url, KEY) as control:
+        before = control.ready_versions(CORE)
+        done = publish_cli(locked, CORE, "mnist --epochs 1")
+        assert done.returncode == 1
+        assert "old version keeps serving" in done.stderr and "below the minimum 0.97" in done.stderr
+        assert control.ready_versions(CORE) == before
+    assert sorted(model_dir.iterdir()) == folders

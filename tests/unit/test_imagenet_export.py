@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,10 @@ from google.protobuf import text_format
 from rawvision.classify import load_labels
 from rawvision.cli import main as cli
 from rawvision.export import imagenet
-from rawvision.export.engines import EngineUnavailable, core_config, tensorrt_module
+from rawvision.export.engines import EngineUnavailable, core_config, core_model_from, tensorrt_module
+from rawvision.export.exporter import export
+from rawvision.export.family import AccuracyError, Candidate, Options, Request
+from rawvision.export.registry import IMAGENET
 from rawvision.repository import ModelConfig, model_config, preprocess_spec, read_config
 from tests.conftest import REPOSITORY
 
@@ -62,10 +66,25 @@ def test_the_sanity_check_refuses_swish_activations() -> None:
     assert failures and "espresso" in failures[0]
 
 
+def swish_network(request: Request) -> Candidate:
+    """EfficientNet-Lite0 with the activations its weights were not trained with, scored on the photos."""
+    model = imagenet.efficientnet_lite0()
+    model.network.set_swish(memory_efficient=False)
+    return imagenet.scored_on_photos(model, request.repository)
+
+
+def test_the_export_refuses_a_network_that_misreads_the_photos(tmp_path: Path) -> None:
+    with pytest.raises(AccuracyError, match="espresso") as caught:
+        export(replace(IMAGENET, build=swish_network), "torchscript", 1, REPOSITORY, out=tmp_path)
+    assert caught.value.minimum == 1.0 and caught.value.accuracy < 1.0
+    assert not (tmp_path / "imagenet_torchscript").exists()
+
+
 def test_torchscript_export_matches_onnx_and_writes_a_libtorch_config(tmp_path: Path) -> None:
-    report = imagenet.export_imagenet_torchscript(REPOSITORY, tmp_path)
-    assert report.path == tmp_path / "imagenet_torchscript" / "1" / "model.pt"
-    assert report.max_difference < 1e-5
+    report = export("imagenet", "torchscript", 1, REPOSITORY, out=tmp_path)
+    assert report.paths[0] == tmp_path / "imagenet_torchscript" / "1" / "model.pt"
+    assert report.max_difference < 1e-5 and report.accuracy == 1.0
+    assert any(note.startswith("coffee: espresso") for note in report.notes)
     config = read_config(tmp_path / "imagenet_torchscript" / "config.pbtxt")
     onnx_config = model_config(REPOSITORY, "imagenet_onnx")
     assert config.platform == "pytorch_libtorch" and config.default_model_filename == "model.pt"
@@ -73,7 +92,7 @@ def test_torchscript_export_matches_onnx_and_writes_a_libtorch_config(tmp_path: 
     assert config.max_batch_size == onnx_config.max_batch_size
     assert (tmp_path / "imagenet_torchscript" / "labels.txt").read_text().splitlines()[967] == "espresso"
 
-    module = torch.jit.load(str(report.path))
+    module = torch.jit.load(str(report.paths[0]))
     # Triton's PyTorch backend matches config inputs to forward's schema argument names
     assert [a.name for a in module.forward.schema.arguments][1:] == ["preprocessed_image"]
     _, batch = imagenet.photo_batch(preprocess_spec(REPOSITORY, "imagenet_preprocess"))
@@ -84,7 +103,7 @@ def test_torchscript_export_matches_onnx_and_writes_a_libtorch_config(tmp_path: 
 
 
 def test_tensorrt_config_is_a_plan_with_the_onnx_tensors() -> None:
-    core = imagenet.core_model(REPOSITORY, "imagenet_tensorrt")
+    core = core_model_from(REPOSITORY, "imagenet_onnx", "imagenet_tensorrt")
     text = text_format.MessageToString(core_config(core, "tensorrt_plan", "model.plan"))
     config = text_format.Parse(text, ModelConfig())
     onnx_config = model_config(REPOSITORY, "imagenet_onnx")
@@ -108,7 +127,7 @@ def test_tensorrt_export_stops_with_a_clear_message_and_writes_nothing(
 @pytest.mark.parametrize("fp16", [False, True])
 def test_tensorrt_plan_builds_and_agrees_with_onnx(tmp_path: Path, fp16: bool) -> None:
     trt = tensorrt_module()
-    report = imagenet.export_imagenet_tensorrt(REPOSITORY, tmp_path, fp16=fp16)
-    engine = trt.Runtime(trt.Logger(trt.Logger.WARNING)).deserialize_cuda_engine(report.path.read_bytes())
+    report = export("imagenet", "tensorrt", 1, REPOSITORY, out=tmp_path, options=Options(fp16=fp16))
+    engine = trt.Runtime(trt.Logger(trt.Logger.WARNING)).deserialize_cuda_engine(report.paths[0].read_bytes())
     assert engine is not None and engine.num_optimization_profiles == 1
     assert read_config(tmp_path / "imagenet_tensorrt" / "config.pbtxt").platform == "tensorrt_plan"

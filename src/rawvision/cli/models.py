@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +28,32 @@ def _unload(control: ModelControl, args: argparse.Namespace) -> None:
     print(f"{args.name}: unloaded")
 
 
+def export_writer(command: str, repository: Path, name: str) -> Callable[[int], None]:
+    """A ``write(version)`` for :func:`publish` that runs the export ``command`` in process into ``repository``.
+
+    Raises:
+        ControlError: the export writes another model than ``name``.
+
+    """
+    from rawvision.cli.export import parse_export, run_export
+    from rawvision.export.registry import FAMILIES
+
+    args = parse_export(command, repository)
+    family = FAMILIES[args.family]
+    target = family.target(getattr(args, "format", None) or family.formats[0])
+    if target.core_model != name or target.config_from:
+        raise ControlError(f"the export {command!r} writes {target.core_model}, not {name} in {repository}")
+
+    def write(version: int) -> None:
+        report = run_export(args, version=version, repository=repository)
+        print("\n".join(report.lines()))
+
+    return write
+
+
 def _publish(control: ModelControl, args: argparse.Namespace) -> None:
-    export = shlex.split(args.export) if args.export else None
-    if export and export[0] == "rawvision":
-        export[0] = str(Path(sys.executable).with_name("rawvision"))
-    version = publish(control, args.repository, args.name, source=args.file, export_command=export,
+    write = export_writer(args.export, args.repository, args.name) if args.export else None
+    version = publish(control, args.repository, args.name, source=args.file, write=write,
                       version=args.new_version)
     print(f"{args.name}: version {version} is serving (ready: {', '.join(control.ready_versions(args.name))})")
 
@@ -69,8 +90,8 @@ def add_models_parser(commands: Any) -> None:
     pub.add_argument("name")
     source = pub.add_mutually_exclusive_group(required=True)
     source.add_argument("--file", type=Path, help="the model file (e.g. model.onnx) of the new version")
-    source.add_argument("--export", help="an export command, run with --repository and --version appended, "
-                        "e.g. 'rawvision export mnist --epochs 3'")
+    source.add_argument("--export", help="an export, run in process into --repository as the new version, "
+                        "e.g. 'mnist' or 'rawvision export mnist --data DIR'")
     pub.add_argument("--repository", type=Path, default=Path("model_repository"),
                      help="the server's repository folder (same file system)")
     pub.add_argument("--new-version", type=int, help="default: one more than the highest version")

@@ -1,7 +1,7 @@
 """The same network for NVIDIA's native backends: TorchScript (``pytorch_libtorch``) and TensorRT plans.
 
-Each export writes ``<repository>/<model>/<version>/<file>`` plus a ``config.pbtxt`` generated from
-Triton's ``ModelConfig`` protobuf and the label file, into the repository the user names. The embedded
+Each export writes ``<out>/<model>/<version>/<file>`` plus a ``config.pbtxt`` generated from Triton's
+``ModelConfig`` protobuf and the label file, into the repository the user names. The embedded
 server has neither backend, so these folders are meant for NVIDIA's container, not for the served
 ``model_repository/`` of the tests.
 """
@@ -9,19 +9,15 @@ server has neither backend, so these folders are meant for NVIDIA's container, n
 from __future__ import annotations
 
 import ctypes
-import io
 import logging
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
 from google.protobuf import text_format
-from torch import nn
 
-from rawvision.repository import ModelConfig, write_version
+from rawvision.export.family import PendingFile
+from rawvision.repository import ModelConfig, model_config
 
 LOGGER = logging.getLogger(__name__)
 
@@ -67,41 +63,24 @@ def model_config_type(name: str) -> int:
     return value
 
 
-def write_model(repository: str | Path, model: CoreModel, version: int, filename: str, data: bytes,
-                config: Any) -> Path:
-    """Write the model file (atomically), its ``config.pbtxt`` and label file; return the model file."""
-    model_dir = Path(repository) / model.name
-    target = write_version(model_dir, version, filename, data, runner=False)
-    (model_dir / "config.pbtxt").write_text(text_format.MessageToString(config), encoding="utf-8")
+def core_model_from(repository: str | Path, source: str, name: str) -> CoreModel:
+    """The tensors, batch size and labels of ``source``'s config in ``repository``, under the name ``name``."""
+    config = model_config(repository, source)
+    tensor_in, tensor_out = config.input[0], config.output[0]
+    label_file = Path(repository) / source / tensor_out.label_filename if tensor_out.label_filename else None
+    return CoreModel(name=name, input_name=tensor_in.name, input_dims=tuple(tensor_in.dims),
+                     output_name=tensor_out.name, output_dims=tuple(tensor_out.dims),
+                     max_batch_size=config.max_batch_size, label_file=label_file, input_format=tensor_in.format)
+
+
+def engine_files(model: CoreModel, version: int, filename: str, data: bytes, platform: str) -> tuple[PendingFile, ...]:
+    """The model file, its generated ``config.pbtxt`` and its label file, for a repository of NVIDIA's container."""
+    config = text_format.MessageToString(core_config(model, platform, filename)).encode()
+    files = [PendingFile(model.name, version, filename, data, runner=False),
+             PendingFile(model.name, None, "config.pbtxt", config)]
     if model.label_file is not None:
-        shutil.copyfile(model.label_file, model_dir / model.label_file.name)
-    return target
-
-
-def torchscript_bytes(model: nn.Module, batch: np.ndarray, tolerance: float = 1e-5) -> tuple[bytes, float]:
-    """Trace ``model`` on one image, reload the saved file and check it on the whole ``batch``.
-
-    The check runs a batch size other than the traced one, so a model that baked in its batch axis fails.
-
-    Returns:
-        The serialised TorchScript module and the largest absolute difference from eager PyTorch.
-
-    """
-    if len(batch) < 2:
-        raise ValueError("the check needs at least two inputs (a batch size other than the traced one)")
-    model.eval()
-    with torch.no_grad():
-        traced = torch.jit.trace(model, torch.from_numpy(batch[:1]))  # type: ignore[no-untyped-call]
-        buffer = io.BytesIO()
-        torch.jit.save(traced, buffer)
-        reloaded = torch.jit.load(io.BytesIO(buffer.getvalue()))  # type: ignore[no-untyped-call]
-        ours = reloaded(torch.from_numpy(batch)).numpy()
-        reference = model(torch.from_numpy(batch)).numpy()
-    difference = float(np.abs(ours - reference).max())
-    LOGGER.info("TorchScript vs PyTorch on %d inputs: max |diff| = %.2e", len(batch), difference)
-    if difference > tolerance:
-        raise RuntimeError(f"TorchScript differs from PyTorch by {difference:.2e} > {tolerance:.0e}")
-    return buffer.getvalue(), difference
+        files.append(PendingFile(model.name, None, model.label_file.name, model.label_file.read_bytes()))
+    return tuple(files)
 
 
 def cuda_device_count() -> int:

@@ -1,4 +1,4 @@
-"""The seeds' networks, as PyTorch modules."""
+"""The small classifiers trained here on 28×28 grey images, as PyTorch modules."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 
-class SeedCNN(nn.Module):
-    """The MNIST CNN of seed 000: conv 32 → conv 64 → fc 128 → fc 10, max-pooling and ReLU."""
+class DigitCNN(nn.Module):
+    """conv 32 → conv 64 → fc 128 → fc 10 with max-pooling and ReLU; the ``mnist_onnx`` network."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -28,7 +28,7 @@ class SeedCNN(nn.Module):
 
 
 class FashionCNN(nn.Module):
-    """Seed 001's Fashion-MNIST CNN: conv 25 + BatchNorm → pool → conv 50 + BatchNorm → pool → fc 1024/128/10."""
+    """conv 25 + BatchNorm → pool → conv 50 + BatchNorm → pool → fc 1024/128/10; the Fashion-MNIST network."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -47,8 +47,8 @@ class FashionCNN(nn.Module):
         return logits
 
 
-class SeedDigitCNN(nn.Module):
-    """Seed 001's second MNIST model: three unpadded 3×3 convolutions 32/64/64 with ReLU, one linear layer."""
+class UnpooledDigitCNN(nn.Module):
+    """Three unpadded 3×3 convolutions 32/64/64 with ReLU, no pooling, one 30,976-wide linear layer."""
 
     def __init__(self) -> None:
         super().__init__()

@@ -3,9 +3,9 @@
 Only the model files come from that wheel (Apache-2.0). Their tensors are renamed to say what they hold
 (``x`` → ``detection_input`` / ``recognition_input``, the outputs → ``probability_map`` /
 ``character_probs``), the recogniser's character dictionary (ONNX metadata ``character``) is written as
-``ocr_lines/characters.txt``, and the recogniser gets two versions: 1 as shipped, 2 the same network
+``ocr_lines/characters.txt``, and the recogniser gets two versions: N as shipped, N+1 the same network
 after ONNX Runtime's offline graph optimisation (constant folding, node fusions), checked to agree
-with version 1.
+with version N (the ``ocr`` family's parity check).
 """
 
 from __future__ import annotations
@@ -13,14 +13,13 @@ from __future__ import annotations
 import importlib.util
 import logging
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 
-from rawvision.repository import write_version
+from rawvision.export.family import Candidate, Conversion, Family, PendingFile, Request, Target
 
 LOGGER = logging.getLogger(__name__)
 WHEEL = "rapidocr_onnxruntime"
@@ -28,16 +27,6 @@ DETECTOR_FILE = "ch_PP-OCRv4_det_infer.onnx"
 RECOGNIZER_FILE = "ch_PP-OCRv4_rec_infer.onnx"
 DETECTOR, RECOGNIZER, LINES = "ocr_detect", "ocr_recognize", "ocr_lines"
 DICTIONARY_FILENAME = "characters.txt"
-VERSION_TOLERANCE = 1e-3
-
-
-@dataclass(frozen=True)
-class OcrExport:
-    """What was written, and how closely the two recogniser versions agree."""
-
-    paths: list[Path]
-    characters: int
-    version_max_difference: float
 
 
 def wheel_models() -> Path:
@@ -85,30 +74,32 @@ def optimized(model: onnx.ModelProto) -> bytes:
         return Path(options.optimized_model_filepath).read_bytes()
 
 
-def _agreement(first: bytes, second: bytes, input_name: str) -> float:
+def recognizer_inputs(request: Request) -> Candidate:
+    """No network to build: the batch (2 random text-line crops) the two recogniser versions are compared on."""
+    del request
     batch = np.random.default_rng(0).uniform(-1, 1, (2, 3, 48, 320)).astype(np.float32)
+    return Candidate(None, batch)
+
+
+def _agreement(first: bytes, second: bytes, input_name: str, batch: np.ndarray) -> float:
     outputs = [ort.InferenceSession(m, providers=["CPUExecutionProvider"]).run(None, {input_name: batch})[0]
                for m in (first, second)]
     return float(np.abs(outputs[0] - outputs[1]).max())
 
 
-def export_ocr(repository: Path) -> OcrExport:
-    """Write both networks (recogniser in versions 1 and 2) and the dictionary into ``repository``."""
+def convert(family: Family, target: Target, candidate: Candidate, version: int, request: Request) -> Conversion:
+    """Both networks (recogniser as versions ``version`` and ``version + 1``) and the dictionary, not yet written."""
+    del target, request
     source = wheel_models()
     detector = _load_renamed(source / DETECTOR_FILE, "detection_input", "probability_map")
-    recognizer = _load_renamed(source / RECOGNIZER_FILE, "recognition_input", "character_probs")
+    recognizer = _load_renamed(source / RECOGNIZER_FILE, family.input_name, family.output_name)
     characters = dictionary(recognizer)
     shipped = recognizer.SerializeToString()
     faster = optimized(recognizer)
-    difference = _agreement(shipped, faster, "recognition_input")
-    if difference > VERSION_TOLERANCE:
-        raise ValueError(f"optimised recogniser differs from the shipped one by {difference:.2e}")
-    paths = [
-        write_version(repository / DETECTOR, 1, "model.onnx", detector.SerializeToString()),
-        write_version(repository / RECOGNIZER, 1, "model.onnx", shipped),
-        write_version(repository / RECOGNIZER, 2, "model.onnx", faster),
-    ]
-    target = repository / LINES / DICTIONARY_FILENAME
-    target.write_text("\n".join(characters) + "\n", encoding="utf-8")
-    paths.append(target)
-    return OcrExport(paths, len(characters), difference)
+    difference = _agreement(shipped, faster, family.input_name, candidate.inputs)
+    files = (PendingFile(DETECTOR, version, "model.onnx", detector.SerializeToString()),
+             PendingFile(RECOGNIZER, version, "model.onnx", shipped),
+             PendingFile(RECOGNIZER, version + 1, "model.onnx", faster),
+             PendingFile(LINES, None, DICTIONARY_FILENAME, ("\n".join(characters) + "\n").encode()))
+    return Conversion(files, difference, f"recogniser version {version + 1} (optimised) vs {version} "
+                      f"({len(characters)} characters)")

@@ -1,4 +1,4 @@
-"""A small, seeded CPU training loop and accuracy for classifiers on preprocessed arrays."""
+"""A small, seeded CPU training loop, accuracy, and the trained families' shared build step."""
 
 from __future__ import annotations
 
@@ -9,6 +9,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
+
+from rawvision.export.datasets import Split
+from rawvision.export.family import Candidate
+from rawvision.transforms import PreprocessSpec, normalize
 
 LOGGER = logging.getLogger(__name__)
 
@@ -83,3 +87,21 @@ def predict(model: nn.Module, inputs: np.ndarray, batch_size: int = 512) -> np.n
 def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
     """Share of rows whose arg-max is the label."""
     return float((np.argmax(logits, axis=1) == labels).mean())
+
+
+def prepare(images: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
+    """N×H×W uint8 grey images (digits, clothes) → the network input, with the same ``normalize`` the server runs."""
+    if images.shape[1:] != spec.image_size:
+        raise ValueError(f"images of shape {images.shape[1:]} do not match the spec's {spec.image_size}")
+    return normalize(images[..., None], spec)
+
+
+def trained_candidate(build: Callable[[], nn.Module], split: Split, spec: PreprocessSpec, config: TrainConfig,
+                      held_out: str, parity_inputs: int = 64) -> Candidate:
+    """Train on ``split``'s training part and score on its held-out part (``held_out`` names what they are)."""
+    LOGGER.info("training on %d images, holding out %d", len(split.train_labels), len(split.test_labels))
+    model = train(build, prepare(split.train_images, spec), split.train_labels, config)
+    test_inputs = prepare(split.test_images, spec)
+    test_accuracy = accuracy(predict(model, test_inputs), split.test_labels)
+    LOGGER.info("accuracy: %.4f on %d %s", test_accuracy, len(split.test_labels), held_out)
+    return Candidate(model, test_inputs[:parity_inputs], test_accuracy, f"{len(split.test_labels)} {held_out}")

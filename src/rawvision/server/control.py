@@ -30,8 +30,7 @@ import json
 import logging
 import os
 import shutil
-import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -166,12 +165,13 @@ def _resync(control: ModelControl, name: str) -> None:
 
 
 def publish(control: ModelControl, repository: str | Path, name: str, *, source: Path | None = None,
-            export_command: Sequence[str] | None = None, version: int | None = None) -> int:
+            write: Callable[[int], object] | None = None, version: int | None = None) -> int:
     """Add a new version of core model ``name`` and load it; the old version serves until it is READY.
 
-    The version comes from ``source`` (a model file) or from ``export_command``, run with
-    ``--repository R --version N`` appended (an exporter such as ``rawvision export mnist``). If Triton
-    refuses the new version, the folder is removed again and the old version keeps serving.
+    The version comes from ``source`` (a model file) or from ``write``, called with the new version
+    number to write ``<repository>/<name>/<version>/`` (``rawvision models publish --export`` passes an
+    in-process export). If ``write`` fails or Triton refuses the new version, the folder is removed again
+    and the old version keeps serving.
 
     Returns:
         The new version number.
@@ -181,8 +181,8 @@ def publish(control: ModelControl, repository: str | Path, name: str, *, source:
     model_dir = repository / name
     if not (model_dir / "config.pbtxt").is_file():
         raise ControlError(f"no model {name!r} in {repository}")
-    if (source is None) == (export_command is None):
-        raise ValueError("give exactly one of a model file or an export command")
+    if (source is None) == (write is None):
+        raise ValueError("give exactly one of a model file or a writer")
     version = version or next_version(model_dir)
     if (model_dir / str(version)).exists():
         raise ControlError(f"{name} version {version} already exists")
@@ -190,9 +190,8 @@ def publish(control: ModelControl, repository: str | Path, name: str, *, source:
         if source is not None:
             write_model_file(repository, name, version, source)
         else:
-            assert export_command is not None
-            subprocess.run([*export_command, "--repository", str(repository), "--version", str(version)],
-                           check=True)
+            assert write is not None
+            write(version)
         control.load(name, versions=[version])
     except Exception as exc:
         shutil.rmtree(model_dir / str(version), ignore_errors=True)

