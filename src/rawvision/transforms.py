@@ -43,7 +43,8 @@ class PreprocessSpec:
         layout: ``NCHW`` or ``NHWC`` for the batched output.
         jpeg_draft: let the JPEG decoder scale down by a power of two first (DCT domain), keeping at
             least twice the resize target, before the exact resize. Off by default: it is ~6× faster on
-            12 MP photos but no longer bit-identical to torchvision (``bench/decode.py`` measures both).
+            12 MP photos but no longer bit-identical to torchvision (``rawvision.loadtest.bench_decode``
+            measures both).
 
     """
 
