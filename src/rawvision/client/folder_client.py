@@ -207,10 +207,6 @@ class Progress:
         self.stream.flush()
 
 
-class Retryable(Exception):
-    """The request did not reach a working server; sending it again later may succeed."""
-
-
 class Transport:
     """tritonclient's asyncio client (HTTP or gRPC) with the key, TLS and the raw-bytes contract."""
 
