@@ -19,7 +19,7 @@ from rawvision.repository import preprocess_spec
 PREPROCESS_MODEL = "fashion_mnist_preprocess"
 
 # Chosen for a quick `make models` on 2 shared cores: 2 epochs of Adam with cosine decay over all
-# 60,000 images reached 0.9027 on the test set; 1 epoch at batch 64 only 0.8952 (README has the times).
+# 60,000 images reached 0.9027 on the test set; 1 epoch at batch 64 only 0.8952 (docs/models.md has the times).
 TRAIN_CONFIG = TrainConfig(epochs=2, batch_size=128, learning_rate=2e-3)
 
 
