@@ -6,7 +6,6 @@ removes the version folders it created.
 
 from __future__ import annotations
 
-import logging
 import shutil
 from pathlib import Path
 
@@ -28,7 +27,6 @@ from rawvision.export.registry import FAMILIES
 from rawvision.repository import model_config, write_version
 from rawvision.server.version_stamp import VERSION_OUTPUT, stamp_version
 
-LOGGER = logging.getLogger(__name__)
 DEFAULT_OUT = Path("exports")
 PLATFORMS = {"torchscript": "pytorch_libtorch", "tensorrt": "tensorrt_plan"}
 
@@ -46,7 +44,7 @@ def check_tensors(family: Family, target: Target, repository: Path) -> None:
 
 def convert(family: Family, target: Target, candidate: Candidate, version: int, request: Request) -> Conversion:
     """The network in ``target.format``, with its parity measured against eager PyTorch on ``candidate.inputs``."""
-    from rawvision.export.onnx_export import export_onnx, max_difference
+    from rawvision.export.onnx_export import measured_onnx
     from rawvision.export.torchscript_export import traced_torchscript
 
     network, inputs = candidate.network, candidate.inputs
@@ -54,10 +52,8 @@ def convert(family: Family, target: Target, candidate: Candidate, version: int, 
         data, difference = traced_torchscript(network, inputs)
         compared = "TorchScript (reloaded) vs eager PyTorch"
     else:
-        data = export_onnx(network, inputs[:1], family.input_name, family.output_name)
-        difference = max_difference(network, data, inputs)
+        data, difference = measured_onnx(network, inputs, family.input_name, family.output_name)
         compared = "ONNX Runtime vs eager PyTorch"
-        LOGGER.info("%s on %d inputs: max |diff| = %.2e", compared, len(inputs), difference)
     if target.format == "tensorrt":
         core = core_model_from(request.repository, target.config_from or target.core_model, target.core_model)
         data = tensorrt_plan(data, core, fp16=request.options.fp16)
