@@ -102,7 +102,7 @@ def stub_prefix(workdir: Path, python_path: str) -> Path:
     (root / "bin").mkdir(parents=True, exist_ok=True)
     (root / "bin" / "python3").symlink_to(sys.executable)
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
-    (root / "pyvenv.cfg").write_text(f"home = {Path(sys._base_executable).parent}\n"
+    (root / "pyvenv.cfg").write_text(f"home = {Path(sys.executable).resolve().parent}\n"
                                      "include-system-site-packages = false\n"
                                      f"version = {sys.version.split()[0]}\n", encoding="utf-8")
     site_packages = root / "lib" / f"python{version}" / "site-packages"
