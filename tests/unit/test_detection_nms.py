@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -13,6 +14,8 @@ from hypothesis import strategies as st
 
 from rawvision.detection.heads import Candidates
 from rawvision.detection.nms import batched_nms, nms, select
+
+NMS_MODULE = importlib.import_module("rawvision.detection.nms")  # the package's ``nms`` is the function
 
 
 @st.composite
@@ -62,6 +65,28 @@ def test_nms_treats_degenerate_boxes_like_torchvision(data: tuple[np.ndarray, np
                                                       iou: float) -> None:
     boxes, scores, _ = data
     np.testing.assert_array_equal(nms(boxes, scores, iou), oracle_nms(boxes, scores, iou))
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=box_sets(degenerate=True), iou=IOUS, matrix_up_to=st.integers(0, 20))
+def test_stepping_then_the_matrix_keeps_what_torchvision_keeps(data: tuple[np.ndarray, np.ndarray, np.ndarray],
+                                                               iou: float, matrix_up_to: int) -> None:
+    boxes, scores, _ = data
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(NMS_MODULE, "_MATRIX_UP_TO", matrix_up_to)  # one step per kept box until this many remain
+        np.testing.assert_array_equal(nms(boxes, scores, iou), oracle_nms(boxes, scores, iou))
+
+
+@pytest.mark.parametrize("iou", [0.3, 0.7])
+def test_nms_on_thousands_of_boxes_of_one_class(iou: float) -> None:
+    rng = np.random.default_rng(7)
+    count = 5000
+    corner = rng.uniform(0, 640, (count, 2))
+    boxes = np.concatenate([corner, corner + rng.uniform(2, 60, (count, 2))], axis=1).astype(np.float32)
+    scores = (rng.permutation(count) + 1).astype(np.float32) / count
+    keep = nms(boxes, scores, iou)
+    assert 1024 < len(keep) < count  # both the stepping and the matrix part ran
+    np.testing.assert_array_equal(keep, oracle_nms(boxes, scores, iou))
 
 
 @settings(max_examples=150, deadline=None)
