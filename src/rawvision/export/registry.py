@@ -68,5 +68,12 @@ OCR = Family(
     input_name="recognition_input", output_name="character_probs", min_accuracy=None,
     build=_build("ocr", "recognizer_inputs"), convert=_ocr_convert)
 
+MNIST_DETECT = Family(
+    name="mnist-detect", summary="a CenterNet-style digit detector trained on scenes of MNIST digits → ONNX in "
+    "Ultralytics' YOLOv8 layout (mnist_detect_onnx: images [B,3,256,256] → output0 [B,14,1024])",
+    targets=(Target("onnx", "mnist_detect_onnx", "model.onnx", ONNX_TOLERANCE),),
+    input_name="images", output_name="output0", min_accuracy=0.9,
+    build=_build("mnist_detect", "trained_detector"), options=("steps",))
+
 FAMILIES: dict[str, Family] = {family.name: family
-                               for family in (MNIST, MNIST_TORCHSCRIPT, FASHION_MNIST, IMAGENET, OCR)}
+                               for family in (MNIST, MNIST_TORCHSCRIPT, FASHION_MNIST, IMAGENET, OCR, MNIST_DETECT)}
