@@ -12,7 +12,8 @@ import pytest
 SRC = Path(__file__).resolve().parents[2] / "src"
 PACKAGE = SRC / "rawvision"
 
-# Which layers each layer may import. The core is the package root (imaging, transforms, ...) and ocr/.
+# Which layers each layer may import. The core is the package root (imaging, transforms, ...), ocr/ and detection/.
+CORE_FOLDERS = {"ocr", "detection"}
 CORE = {"core"}
 TOOLS = {"pipelines", "export", "train", "loadtest"}
 ALLOWED = {
@@ -27,9 +28,9 @@ ALLOWED = {
 
 
 def layer(module: str) -> str:
-    """The layer of a ``rawvision`` module name: its sub-package, or ``core`` for the root and ``ocr``."""
+    """The layer of a ``rawvision`` module name: its sub-package, or ``core`` for the root, ocr/ and detection/."""
     parts = module.split(".")
-    if len(parts) < 2 or parts[1] == "ocr" or not (PACKAGE / parts[1]).is_dir():
+    if len(parts) < 2 or parts[1] in CORE_FOLDERS or not (PACKAGE / parts[1]).is_dir():
         return "core"
     return parts[1]
 
@@ -55,7 +56,7 @@ MODULES = sorted(PACKAGE.rglob("*.py"))
 
 def test_the_layers_are_the_folders() -> None:
     folders = {path.name for path in PACKAGE.iterdir() if path.is_dir() and (path / "__init__.py").exists()}
-    assert folders - {"ocr"} == set(ALLOWED) - {"core"}
+    assert folders - CORE_FOLDERS == set(ALLOWED) - {"core"}
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda path: str(path.relative_to(PACKAGE)))

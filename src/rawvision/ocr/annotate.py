@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from PIL import Image, ImageDraw, ImageFont
 
-from rawvision.ocr.synthetic import font_path
+from rawvision.fonts import font_path
 
 
 def annotate(image: Image.Image, boxes: Sequence[Sequence[tuple[float, float]]], texts: Sequence[str]) -> Image.Image:

@@ -7,12 +7,12 @@ varied backgrounds (flat colours, gradients, noise), at varied sizes, slightly r
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
+from rawvision.fonts import font_path
+
 FONTS = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSerif.ttf", "DejaVuSansMono.ttf",
          "DejaVuSansCondensed.ttf", "DejaVuSerif-Bold.ttf")
 WORDS = ("invoice", "total", "amount", "coffee", "bread", "milk", "station", "river", "garden", "market",
@@ -27,14 +27,6 @@ class TextImage:
 
     pixels: np.ndarray
     lines: tuple[str, ...]
-
-
-def font_path(name: str) -> Path:
-    """The path of a DejaVu font; a clear error if the Debian package is missing."""
-    path = FONT_DIR / name
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: install the Debian package fonts-dejavu-core")
-    return path
 
 
 def _line(rng: np.random.Generator) -> str:
