@@ -68,6 +68,17 @@ def warmup_images(spec: PreprocessSpec) -> dict[str, bytes]:
     return {"photo_jpeg": _encoded(photo, "JPEG"), "photo_png": _encoded(photo.resize((320, 240)), "PNG")}
 
 
+@functools.cache
+def letterbox_warmup_images() -> dict[str, bytes]:
+    """Photos for a letterboxing step: landscape JPEG at a phone size, portrait PNG smaller.
+
+    Two sizes and both orientations, so the first requests find the resize and padding paths warm.
+    """
+    photo = _photo()
+    portrait = photo.transpose(Image.Transpose.ROTATE_90).resize((240, 320))
+    return {"photo_jpeg": _encoded(photo, "JPEG"), "portrait_png": _encoded(portrait, "PNG")}
+
+
 def ocr_warmup_images() -> dict[str, bytes]:
     """A rendered page of text as JPEG, for the OCR entry step."""
     from rawvision.ocr.synthetic import render
@@ -121,11 +132,15 @@ def add_file_warmup(config: Any, files: Sequence[str], batch_sizes: Sequence[int
 
 
 def add_data_warmup(config: Any, batch_sizes: Sequence[int], data: WarmupData = "random", count: int = 1,
-                    dims: Mapping[str, Sequence[int]] | None = None) -> None:
+                    dims: Mapping[str, Sequence[int]] | None = None,
+                    input_files: Mapping[str, str] | None = None) -> None:
     """Warm a step with zero or random data for every input at each batch size.
 
-    ``dims`` gives concrete dims (without the batch dimension) for inputs with variable ones.
+    ``dims`` gives concrete dims (without the batch dimension) for inputs with variable ones;
+    ``input_files`` names a file in ``<model>/warmup/`` (one batch element, raw) for inputs that need
+    real values (a detector's image sizes).
     """
+    files = dict(input_files or {})
     given = dict(dims or {})
     shapes = {tensor.name: list(given.get(tensor.name, tensor.dims)) for tensor in config.input}
     for name, shape in shapes.items():
@@ -140,7 +155,9 @@ def add_data_warmup(config: Any, batch_sizes: Sequence[int], data: WarmupData = 
             entry = sample.inputs[tensor.name]
             entry.data_type = tensor.data_type
             entry.dims.extend(shape)
-            if data == "zero":
+            if tensor.name in files:
+                entry.input_data_file = files[tensor.name]
+            elif data == "zero":
                 entry.zero_data = True
             else:
                 entry.random_data = True
