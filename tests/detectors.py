@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import onnx
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw
@@ -104,14 +105,23 @@ def classifier_onnx(folder: Path, size: int = SIZE) -> Path:
 def centerface_onnx(folder: Path) -> Path:
     """``CenterFaceShaped`` with CenterFace's tensor names and dynamic batch, height and width."""
     path = folder / "centerface_shaped.onnx"
-    outputs = ["537", "538", "539", "540"]
-    axes = {"input.1": {0: "batch", 2: "height", 3: "width"},
+    outputs = ["heatmap", "scale", "offset", "landmarks"]
+    axes = {"input": {0: "batch", 2: "height", 3: "width"},
             **{name: {0: "batch", 2: "h4", 3: "w4"} for name in outputs}}
     with tempfile.TemporaryDirectory() as scratch:
         target = Path(scratch) / "model.onnx"
-        torch.onnx.export(CenterFaceShaped().eval(), (torch.zeros(1, 3, 64, 64),), target, input_names=["input.1"],
+        torch.onnx.export(CenterFaceShaped().eval(), (torch.zeros(1, 3, 64, 64),), target, input_names=["input"],
                           output_names=outputs, dynamic_axes=axes, opset_version=17, dynamo=False)
-        path.write_bytes(target.read_bytes())
+        model = onnx.load(str(target))
+    # CenterFace's own names, which torch.onnx refuses to give (numbers): rename in the graph.
+    renames = {"input": "input.1", **dict(zip(outputs, ["537", "538", "539", "540"], strict=True))}
+    for value in [*model.graph.input, *model.graph.output]:
+        value.name = renames.get(value.name, value.name)
+    for node in model.graph.node:
+        node.input[:] = [renames.get(name, name) for name in node.input]
+        node.output[:] = [renames.get(name, name) for name in node.output]
+    onnx.checker.check_model(model)
+    path.write_bytes(model.SerializeToString())
     return path
 
 
