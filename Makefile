@@ -9,7 +9,8 @@ REPO := model_repository
 PERF_ANALYZER := .tools/perf_analyzer/bin/perf_analyzer
 MODELS := $(REPO)/mnist_onnx/1/model.onnx $(REPO)/mnist_torchscript/1/model.pt \
           $(REPO)/fashion_mnist_torchscript/1/model.pt $(REPO)/imagenet_onnx/1/model.onnx \
-          $(REPO)/ocr_detect/1/model.onnx $(REPO)/faces_onnx/1/model.onnx
+          $(REPO)/ocr_detect/1/model.onnx $(REPO)/faces_onnx/1/model.onnx \
+          $(REPO)/mnist_detect_onnx/1/model.onnx
 
 # Debian packages that demos and tests need; `make setup` installs the missing ones (as root, via apt-get).
 # nginx: the scale-out test runs two servers behind a local nginx (tests/integration/test_scale_out.py), and
@@ -58,6 +59,10 @@ $(REPO)/ocr_detect/1/model.onnx: | $(BIN)/.installed
 # never installed), given dynamic batch/H/W axes and checked against the file as shipped (about 2 s, no training).
 $(REPO)/faces_onnx/1/model.onnx: | $(BIN)/.installed
 	$(BIN)/rawvision export faces --repository $(REPO)
+
+# The digit detector, trained here on generated scenes of MNIST digits (a budget of optimizer steps; docs/models.md).
+$(REPO)/mnist_detect_onnx/1/model.onnx: | $(BIN)/.installed
+	$(BIN)/rawvision -v export mnist-detect --repository $(REPO)
 
 models: $(MODELS)
 

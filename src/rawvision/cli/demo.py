@@ -1,8 +1,10 @@
 """The README's first command: start the embedded server, send every pipeline real image bytes, stop.
 
-Digits (PNG and JPEG) to ``mnist``, clothes to ``fashion_mnist``, scikit-image's photos to ``imagenet``
-and a rendered text picture to ``ocr``, each through the thin clients as a user would; the server's
-log goes to ``<out>/server.log`` so the answers stay readable. Last, "your own model": ``rawvision add``
+Digits (PNG and JPEG) to ``mnist``, clothes to ``fashion_mnist``, scikit-image's photos to ``imagenet``,
+a rendered text picture to ``ocr``, the astronaut to ``faces`` and a scene of digits to ``mnist_detect``,
+each through the thin clients as a user would; the boxes found are drawn on copies
+(``<out>/faces-annotated.jpg``, ``<out>/digits-annotated.png``), and the server's log goes to
+``<out>/server.log`` so the answers stay readable. Last, "your own model": ``rawvision add``
 turns a model file the project already has (EfficientNet-Lite0) into a new pipeline in a repository of
 its own, served and asked about the same photos.
 """
@@ -14,16 +16,19 @@ from pathlib import Path
 
 import numpy as np
 
-from rawvision.client import classify_client, ocr_client
+from rawvision.cli.detect import write_annotated
+from rawvision.client import classify_client, detect_client, ocr_client
 from rawvision.export.datasets import test_set
 from rawvision.imaging import encode
 from rawvision.ocr.synthetic import render
 from rawvision.pipelines.add import add_pipeline
 from rawvision.pipelines.reader import read_pipeline
 from rawvision.server.embedded import EmbeddedServer, ServerOptions, free_ports
+from rawvision.testing.digit_scenes import make_scenes
 from rawvision.testing.samples import write_samples
 
 PHOTOS = ("chelsea", "coffee")
+FACE_PHOTOS = ("astronaut", "coffee")  # one face, and none: COUNT 0 is an answer too
 
 
 def _classify(url: str, model: str, paths: list[Path], labels: np.ndarray | None) -> None:
@@ -40,13 +45,43 @@ def _classify(url: str, model: str, paths: list[Path], labels: np.ndarray | None
         print(f"{right}/{len(paths)} right")
 
 
-def _photos(out: Path) -> list[Path]:
+def _detect(url: str, model: str, paths: list[Path], annotated: Path) -> None:
+    """Detect in ``paths`` with ``model``, print one line per box, draw the first file's boxes on ``annotated``."""
+    client = detect_client.Client(url, model)
+    try:
+        answers = client.detect_files(paths)
+        print(f"\n== {model}: {len(paths)} files; per file COUNT boxes (x1, y1, x2, y2 in its own pixels)")
+        print(detect_client.format_lines(paths, answers))
+        write_annotated(paths[0], answers[0], annotated)
+        print(f"drew {len(answers[0])} box(es) on {annotated}")
+        strict = client.detect_files(paths[:1], detect_client.Options(max_detections=1, score_threshold=0.9))
+        print(f"the same with per-request options max_detections=1, score_threshold=0.9: {len(strict[0])} box(es)")
+        try:
+            client.detect_files(paths[:1], detect_client.Options(score_threshold=1.5))
+        except detect_client.DetectError as exc:
+            print(f"an out-of-range option is refused: {exc}")
+    finally:
+        client.close()
+
+
+def _digit_scene(out: Path, digits: np.ndarray, labels: np.ndarray) -> Path:
+    """A dark canvas with a few held-out digits on it, as PNG; prints the digits drawn."""
+    scene = make_scenes(digits, labels, count=1, seed=18)[0]
+    path = out / "digit-scene.png"
+    path.write_bytes(encode(scene.image, "PNG"))
+    boxes = "  ".join(f"{label} ({x1:.0f}, {y1:.0f}, {x2:.0f}, {y2:.0f})"
+                      for label, (x1, y1, x2, y2) in zip(scene.labels, scene.boxes, strict=True))
+    print(f"{path}: {scene.image.shape[1]}x{scene.image.shape[0]}, digits drawn: {boxes}")
+    return path
+
+
+def _photos(out: Path, names: tuple[str, ...] = PHOTOS) -> list[Path]:
     """scikit-image's photos as JPEG files."""
     from skimage import data
 
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name in PHOTOS:
+    for name in names:
         path = out / f"{name}.jpg"
         path.write_bytes(encode(getattr(data, name)(), "JPEG", quality=90))
         paths.append(path)
@@ -64,6 +99,8 @@ def run_demo(repository: Path, out: Path, count: int = 6) -> int:
     text = render(seed=7)
     text_file = out / "text.png"
     text_file.write_bytes(encode(text.pixels, "PNG"))
+    face_files = _photos(out / "photos", FACE_PHOTOS)
+    scene_file = _digit_scene(out, digits, digit_labels)
 
     http, grpc, metrics = free_ports(3)
     options = ServerOptions(repository=repository, http_port=http, grpc_port=grpc, metrics_port=metrics)
@@ -75,6 +112,8 @@ def run_demo(repository: Path, out: Path, count: int = 6) -> int:
         print(f"\n== ocr: {text_file} (drawn: {' | '.join(text.lines)})")
         for line in ocr_client.read_text(text_file.read_bytes(), options.http_url):
             print(f"  {line}")
+        _detect(options.http_url, "faces", face_files, out / "faces-annotated.jpg")
+        _detect(options.http_url, "mnist_detect", [scene_file], out / "digits-annotated.png")
         client = classify_client.Client(options.http_url, "mnist")
         try:
             client.classify([b"this is not an image"])

@@ -16,6 +16,7 @@ from rawvision.export.registry import FAMILIES
 
 OPTION_ARGUMENTS: dict[str, tuple[str, dict[str, Any]]] = {
     "epochs": ("--epochs", {"type": int, "help": "training epochs (default: the family's tuned setting)"}),
+    "steps": ("--steps", {"type": int, "help": "optimizer steps (default: the family's tuned budget)"}),
     "train_size": ("--train-size", {"type": int, "help": "train on a seeded subset of this many images"}),
     "fp16": ("--fp16", {"action": "store_true", "help": "tensorrt: allow FP16 kernels"}),
 }

@@ -1,4 +1,4 @@
-"""The ``rawvision`` command: serve, export, train, classify, samples and demo, each a thin wrapper."""
+"""The ``rawvision`` command: serve, export, train, classify, detect, samples and demo, each a thin wrapper."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
+from rawvision.cli.detect import add_detect_parser
 from rawvision.cli.export import add_export_parser
 from rawvision.cli.front import add_front_parser
 from rawvision.cli.models import add_models_parser
@@ -205,6 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "resumable; client/folder_client.py)")
     folder_client.add_options(classify)
     classify.set_defaults(run=_classify)
+
+    add_detect_parser(commands)
 
     ocr = commands.add_parser("ocr", help="read the text in a photo with a running server (one call)")
     ocr.add_argument("image", type=Path)

@@ -4,6 +4,8 @@ Depends on ``tritonclient[http]`` (or ``[grpc]`` with ``--grpc``) and ``numpy`` 
 alone to any machine:
 ``python folder_client.py photos/ --url host:8000 --model imagenet --out results.jsonl --concurrency 8``.
 Each file gets exactly one line in the output (top-k labels, or its error), written as answers come;
+with a detection pipeline (one whose outputs include ``COUNT`` and ``BOXES``) the line holds the image's
+detections instead, trimmed to its ``COUNT`` (JSON Lines only);
 ``--resume`` skips the files already there. Connection errors (a server restart, an overloaded server,
 the front door's rate limit) are retried with backoff; a request that fails because of one bad image
 is sent again one image at a time, so the good images in it still get their answers.
@@ -23,7 +25,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -32,6 +34,8 @@ from tritonclient.utils import InferenceServerException
 
 INPUT = "IMAGE"
 OUTPUTS = ("LABELS", "SCORES", "CLASS_IDS")
+DETECTION_OUTPUTS = ("BOXES", "SCORES", "CLASS_IDS", "LABELS", "COUNT")
+LANDMARKS = "LANDMARKS"
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 # Statuses worth retrying: the server or the front door is away, overloaded, or rate-limiting.
 RETRY_STATUSES = frozenset({"429", "502", "503", "504", "StatusCode.UNAVAILABLE"})
@@ -59,7 +63,7 @@ class Options:
 
 @dataclass(frozen=True)
 class Outcome:
-    """One file's line in the output: its top-k answer or its error."""
+    """One file's line in the output: its top-k answer, its detections (a detection pipeline), or its error."""
 
     file: str
     labels: tuple[str, ...] = ()
@@ -67,11 +71,14 @@ class Outcome:
     class_ids: tuple[int, ...] = ()
     error: str = ""
     cause: str = ""
+    detections: tuple[dict[str, Any], ...] | None = None
 
     def record(self) -> dict[str, Any]:
         """The JSON object of this outcome."""
         if self.error:
             return {"file": self.file, "error": self.error, "cause": self.cause}
+        if self.detections is not None:
+            return {"file": self.file, "count": len(self.detections), "detections": list(self.detections)}
         return {"file": self.file, "labels": list(self.labels), "scores": list(self.scores),
                 "class_ids": list(self.class_ids)}
 
@@ -116,6 +123,32 @@ def find_images(inputs: Iterable[Path]) -> list[Path]:
 
 
 _PREFIX = re.compile(r"^in ensemble '[^']*', \w+\[\d+\]: ")
+
+
+def _text(value: object) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def detection_outcomes(outputs: dict[str, Any]) -> list[Outcome]:
+    """Each image's real rows of a detection answer (``COUNT`` [n,1] of the K padded rows) as an outcome."""
+    boxes, scores, ids, labels, count = (np.asarray(outputs[name]) for name in DETECTION_OUTPUTS)
+    landmarks = outputs.get(LANDMARKS)
+    counts = count.reshape(len(boxes), -1)[:, 0].tolist()
+    if boxes.ndim != 3 or any(not 0 <= n <= boxes.shape[1] for n in counts):
+        raise FolderError(f"COUNT {counts} does not fit BOXES of shape {list(boxes.shape)}")
+    outcomes = []
+    for image, n in enumerate(counts):
+        rows = []
+        for row in range(n):
+            record: dict[str, Any] = {"label": _text(labels[image, row]), "score": round(float(scores[image, row]), 6),
+                                      "class_id": int(ids[image, row]),
+                                      "box": [round(float(v), 2) for v in boxes[image, row]]}
+            if landmarks is not None:
+                record["landmarks"] = [[round(float(x), 2), round(float(y), 2)] for x, y in landmarks[image, row]]
+            rows.append(record)
+        outcomes.append(Outcome("", tuple(r["label"] for r in rows), tuple(r["score"] for r in rows),
+                                tuple(r["class_id"] for r in rows), detections=tuple(rows)))
+    return outcomes
 
 
 def error_cause(message: str) -> str:
@@ -212,6 +245,7 @@ class Transport:
 
     def __init__(self, options: Options) -> None:
         self.options = options
+        self.outputs: tuple[str, ...] = OUTPUTS  # the detection outputs once the model check finds COUNT, BOXES
         if options.grpc:
             import tritonclient.grpc.aio as grpcclient
 
@@ -239,17 +273,27 @@ class Transport:
         inputs = {tensor["name"]: tensor.get("data_type") for tensor in config.get("input", [])}
         if inputs.get(INPUT) != "TYPE_STRING":
             raise FolderError(f"model {self.options.model!r} does not take {INPUT} as bytes: inputs {inputs}")
+        outputs = {tensor["name"] for tensor in config.get("output", [])}
+        if {"COUNT", "BOXES"} <= outputs:
+            self.outputs = DETECTION_OUTPUTS + ((LANDMARKS,) if LANDMARKS in outputs else ())
         return max(int(config.get("max_batch_size", 0)), 1)
 
-    async def infer(self, images: Sequence[bytes]) -> list[tuple[list[str], list[float], list[int]]]:
-        """Send ``images`` as one request; top-k (labels, scores, class ids) per image."""
+    @property
+    def detects(self) -> bool:
+        """Whether the model is a detection pipeline (its answers are boxes, not top-k)."""
+        return "COUNT" in self.outputs
+
+    async def infer(self, images: Sequence[bytes]) -> list[Outcome]:
+        """Send ``images`` as one request; per image its top-k or its detections (``file`` left empty)."""
         tensor = self.module.InferInput(INPUT, [len(images), 1], "BYTES")
         tensor.set_data_from_numpy(np.array([[image] for image in images], dtype=np.object_))
-        outputs = [self.module.InferRequestedOutput(name) for name in OUTPUTS]
+        outputs = [self.module.InferRequestedOutput(name) for name in self.outputs]
         result = await self.client.infer(self.options.model, [tensor], outputs=outputs, headers=self.headers)
+        if self.detects:
+            return detection_outcomes({name: result.as_numpy(name) for name in self.outputs})
         labels, scores, ids = (result.as_numpy(name) for name in OUTPUTS)
-        return [([lab.decode() if isinstance(lab, bytes) else str(lab) for lab in row_labels],
-                 [float(s) for s in row_scores], [int(i) for i in row_ids])
+        return [Outcome("", tuple(_text(lab) for lab in row_labels), tuple(float(s) for s in row_scores),
+                        tuple(int(i) for i in row_ids))
                 for row_labels, row_scores, row_ids in zip(labels, scores, ids, strict=True)]
 
     async def close(self) -> None:
@@ -276,7 +320,7 @@ class Runner:
         self.transport, self.out, self.progress, self.summary = transport, out, progress, summary
         self.retry_seconds = retry_seconds
 
-    async def call(self, images: Sequence[bytes]) -> list[tuple[list[str], list[float], list[int]]]:
+    async def call(self, images: Sequence[bytes]) -> list[Outcome]:
         """One request, retried with backoff while the server is unreachable (up to ``retry_seconds``)."""
         delay, give_up = 0.25, time.monotonic() + self.retry_seconds
         while True:
@@ -306,8 +350,8 @@ class Runner:
                 outcomes[path] = Outcome(str(path), error=f"cannot read: {exc.strerror}", cause="unreadable file")
         if readable:
             try:
-                for path, (labels, scores, ids) in zip(readable, await self.call(images), strict=True):
-                    outcomes[path] = Outcome(str(path), tuple(labels), tuple(scores), tuple(ids))
+                for path, answer in zip(readable, await self.call(images), strict=True):
+                    outcomes[path] = replace(answer, file=str(path))
             except InferenceServerException as exc:
                 if len(readable) > 1:  # one after the other: this worker's share of --concurrency
                     for path in readable:
@@ -355,6 +399,11 @@ async def classify_folder(inputs: Sequence[Path], out: Path, options: Options, r
     try:
         runner = Runner(transport, results, Progress(len(todo), stream), summary, options.retry_seconds)
         limit = await _with_retries(transport.max_batch_size, options.retry_seconds)
+        if transport.detects and results.csv:
+            if not results.done:
+                out.unlink(missing_ok=True)  # only this run's header: leave no file in the way of the next
+            raise FolderError(f"model {options.model!r} answers with boxes: write them to a .jsonl file "
+                              "(CSV holds top-k answers only)")
         await runner.run(todo, min(options.batch or limit, limit), options.concurrency)
     finally:
         summary.seconds = time.monotonic() - started

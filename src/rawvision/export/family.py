@@ -59,6 +59,7 @@ class Options:
     """Family-specific knobs; a family lists the ones it takes in :attr:`Family.options`."""
 
     epochs: int | None = None
+    steps: int | None = None
     train_size: int | None = None
     fp16: bool = False
 

@@ -84,5 +84,12 @@ FACES = Family(
     input_name="input.1", output_name="537", min_accuracy=None,
     build=_build("faces", "parity_inputs"), convert=_faces_convert)
 
-FAMILIES: dict[str, Family] = {family.name: family
-                               for family in (MNIST, MNIST_TORCHSCRIPT, FASHION_MNIST, IMAGENET, OCR, FACES)}
+MNIST_DETECT = Family(
+    name="mnist-detect", summary="a CenterNet-style digit detector trained on scenes of MNIST digits → ONNX in "
+    "Ultralytics' YOLOv8 layout (mnist_detect_onnx: images [B,3,256,256] → output0 [B,14,1024])",
+    targets=(Target("onnx", "mnist_detect_onnx", "model.onnx", ONNX_TOLERANCE),),
+    input_name="images", output_name="output0", min_accuracy=0.9,
+    build=_build("mnist_detect", "trained_detector"), options=("steps",))
+
+FAMILIES: dict[str, Family] = {family.name: family for family in (MNIST, MNIST_TORCHSCRIPT, FASHION_MNIST, IMAGENET,
+                                                               OCR, FACES, MNIST_DETECT)}
