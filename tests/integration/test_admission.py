@@ -1,4 +1,4 @@
-"""Admission at the front: past the bound a request is refused (503, Retry-After, "overloaded") before its body is read."""
+"""Admission at the front: past the bound a request is refused (503, Retry-After, "overloaded") before its body."""
 
 from __future__ import annotations
 

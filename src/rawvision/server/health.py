@@ -5,10 +5,10 @@ every request fails with "Stub process ... is not healthy"; server issues #8604,
 load of a model that another model calls by BLS does not show there either. So readiness here is:
 
 - Triton's own ``/v2/health/ready`` answers 200 within the timeout;
-- every model Triton reports ready (``/v2/models/<name>/ready``, open without the admin key) is checked:
-  a Python-backend model has one live stub process per instance (``/proc``: children of the server
-  named ``triton_python_backend_stub`` whose model file is that model's, zombies not counted);
-- every model of the repository folder is ready (a failed load is not ready).
+- every model the repository index reports READY is checked: a Python-backend model has one live stub
+  process per instance (``/proc``: children of the server named ``triton_python_backend_stub`` whose
+  model file is that model's, zombies not counted);
+- no model's load failed (the index's UNAVAILABLE with a reason other than an unload).
 
 Liveness is ``/v2/health/live`` answered within the timeout by a server process that is not stopped: a
 hung (or SIGSTOPped) server does not answer, and a liveness probe then restarts it.
@@ -35,6 +35,8 @@ from typing import Any
 
 LOGGER = logging.getLogger(__name__)
 STUB_NAME = "triton_python_backend_stub"
+ADMIN_HEADER = "rawvision-admin-key"  # as rawvision.server.control names it; this module needs only the stdlib
+ADMIN_KEY_ENV = "RAWVISION_ADMIN_KEY"
 SERVER_NAME = "tritonserver"
 
 
@@ -117,27 +119,43 @@ def expected_stubs(config: dict[str, Any]) -> int:
     return sum(int(group.get("count", 1)) for group in groups)
 
 
-def repository_models(server_pid: int) -> list[str]:
-    """The models in the server's ``--model-repository`` folder (folders with a ``config.pbtxt``)."""
-    roots = [arg.split("=", 1)[1] for arg in _cmdline(server_pid) if arg.startswith("--model-repository=")]
-    return sorted(p.parent.name for root in roots for p in Path(root).glob("*/config.pbtxt"))
+def _index(base: str, timeout: float, admin_key: str | None) -> list[dict[str, Any]] | None:
+    """Triton's repository index (POST, with the admin key when the API is restricted); None if refused."""
+    headers = {"Content-Type": "application/json", **({ADMIN_HEADER: admin_key} if admin_key else {})}
+    request = urllib.request.Request(f"{base}/v2/repository/index", b"{}", headers)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            rows = json.loads(response.read())
+            return rows if isinstance(rows, list) else None
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
 
 
-def readiness(http_url: str, server_pid: int | None, timeout: float = 2.0) -> Verdict:
-    """Whether the server at ``http_url`` (``host:port``) can answer every served pipeline now."""
+def readiness(http_url: str, server_pid: int | None, timeout: float = 2.0,
+              admin_key: str | None = None) -> Verdict:
+    """Whether the server at ``http_url`` (``host:port``) can answer every served pipeline now.
+
+    The served models come from the repository index (``admin_key``, default ``$RAWVISION_ADMIN_KEY``,
+    when the repository API is restricted): every READY model must have its stubs, and a model whose load
+    failed (UNAVAILABLE for any reason but an unload) makes the server not ready.
+    """
     base = f"http://{http_url}"
     if server_pid is None:
         return Verdict(False, ("no tritonserver process found",))
     status, _ = _get(f"{base}/v2/health/ready", timeout)
     if status != 200:
         return Verdict(False, (f"tritonserver /v2/health/ready answered {status or 'nothing'}",))
+    index = _index(base, timeout, admin_key if admin_key is not None else os.environ.get(ADMIN_KEY_ENV))
+    if index is None:
+        return Verdict(False, ("the repository index was refused (admin key?) or did not answer",))
     problems = []
     stubs = live_stubs(server_pid)
-    for model in repository_models(server_pid):
-        status, _ = _get(f"{base}/v2/models/{model}/ready", timeout)
-        if status != 200:
-            problems.append(f"{model}: not ready (load failed or not loaded)")
-            continue
+    ready = sorted({row["name"] for row in index if row.get("state") == "READY"})
+    for row in index:
+        reason = str(row.get("reason", ""))
+        if row.get("state") == "UNAVAILABLE" and "unloaded" not in reason and row["name"] not in ready:
+            problems.append(f"{row['name']}: load failed: {reason[:200]}")
+    for model in ready:
         status, config = _get(f"{base}/v2/models/{model}/config", timeout)
         want = expected_stubs(config) if status == 200 and isinstance(config, dict) else 0
         if stubs[model] < want:
