@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import threading
@@ -20,6 +19,7 @@ from rawvision.server import metrics
 from rawvision.server.embedded import EmbeddedServer, ServerOptions, free_ports
 from rawvision.server.health import HealthServer, liveness, readiness
 from rawvision.server.nginx import Nginx
+from tests.killing import children, kill_whole
 from tests.polling import wait_for
 
 pytestmark = pytest.mark.integration
@@ -41,24 +41,6 @@ def answered(server: ServerOptions) -> float:
     except OSError:
         return 0.0
     return metrics.value(samples, "nv_inference_request_success", model="mnist")
-
-
-def kill_whole(server: EmbeddedServer) -> None:
-    """SIGKILL the server and its own stubs (what a node or OOM kill does), then reap them."""
-    pid = server.process.pid
-    stubs = [p for p in live_stubs_pids(pid)]
-    os.kill(pid, signal.SIGKILL)
-    for stub in stubs:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(stub, signal.SIGKILL)
-    server.process.wait()
-    server.stop()  # removes its work folder; the process is already gone
-
-
-def live_stubs_pids(server_pid: int) -> list[int]:
-    """Pids of the server's stub processes (children only: ours)."""
-    children = Path(f"/proc/{server_pid}/task/{server_pid}/children")
-    return [int(pid) for pid in children.read_text().split()] if children.is_file() else []
 
 
 class Load:
@@ -160,7 +142,7 @@ def test_a_dead_stub_makes_readiness_say_not_ready_until_repaired(two_replicas: 
     pid, url = server.process.pid, server.options.http_url
     with HealthServer(0, url, lambda: pid) as health:
         assert readiness(url, pid).ok, readiness(url, pid).problems
-        stubs = live_stubs_pids(pid)
+        stubs = children(pid)
         names = {stub: Path(Path(f"/proc/{stub}/cmdline").read_bytes().split(b"\0")[1].decode()).parents[1].name
                  for stub in stubs}
         victim = next(stub for stub, name in names.items() if name == "mnist_preprocess")
