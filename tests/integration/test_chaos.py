@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,12 +15,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tritonclient.http as httpclient
+from tritonclient.utils import InferenceServerException
 
 from rawvision.imaging import encode
 from rawvision.server import metrics
+from rawvision.server.control import ModelControl, publish
 from rawvision.server.embedded import EmbeddedServer, ServerOptions, free_ports
 from rawvision.server.health import HealthServer, liveness, readiness
-from rawvision.server.nginx import Nginx
+from rawvision.server.nginx import Admission, Nginx
 from tests.killing import children, kill_whole
 from tests.polling import wait_for
 
@@ -200,3 +204,63 @@ class urllib_open:
 
     def __exit__(self, *_exc: object) -> None:
         return None
+
+
+STORM = 32  # connections that resend at once, answered or refused (no backoff)
+
+
+def test_a_hot_swap_during_a_retry_storm_answers_or_refuses_every_request(repository: Path, tmp_path: Path,
+                                                                         mnist_split) -> None:  # type: ignore[no-untyped-def]
+    copy = tmp_path / "model_repository"
+    copy.mkdir()
+    for model in repository.glob("mnist*"):
+        shutil.copytree(model, copy / model.name, ignore=shutil.ignore_patterns("__pycache__"))
+    http, grpc, metrics_port = free_ports(3)
+    options = ServerOptions(repository=copy, http_port=http, grpc_port=grpc, metrics_port=metrics_port,
+                            load_models=("mnist",), admin_key="chaos-admin-key")
+    png, label = encode(mnist_split.test_images[2], "PNG"), str(mnist_split.test_labels[2])
+    outcomes: Counter[str] = Counter()
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def storm(url: str) -> None:
+        client = httpclient.InferenceServerClient(url, network_timeout=60)
+        image = httpclient.InferInput("IMAGE", [1, 1], "BYTES")
+        image.set_data_from_numpy(np.array([[png]], dtype=np.object_))
+        while not stop.is_set():
+            try:
+                got = client.infer("mnist", [image]).as_numpy("LABELS")[0][0].decode()
+                outcome = "answered" if got == label else f"wrong {got}"
+            except InferenceServerException as exc:
+                overloaded = str(exc.status()) == "503" and "overloaded" in str(exc.message())
+                outcome = "refused: overloaded" if overloaded else f"{exc.status()} {exc.message()[:120]}"
+            except Exception as exc:  # a hang ends in a timeout here, and counts
+                outcome = f"error {exc!r}"[:160]
+            with lock:
+                outcomes[outcome] += 1
+        client.close()
+
+    (port,) = free_ports(1)
+    with (tmp_path / "server.log").open("wb") as log, EmbeddedServer(options, log) as server, \
+            Nginx(port, [options.http_url], admission=Admission(per_replica=4)) as nginx, \
+            ModelControl(options.http_url, "chaos-admin-key") as control:
+        threads = [threading.Thread(target=storm, args=(nginx.url,)) for _ in range(STORM)]
+        for thread in threads:
+            thread.start()
+        try:
+            assert wait_for(lambda: outcomes["refused: overloaded"] >= 100 and outcomes["answered"] >= 50)
+            version = publish(control, copy, "mnist_onnx", source=copy / "mnist_onnx" / "1" / "model.onnx")
+            swapped = sum(outcomes.values())
+            assert wait_for(lambda: sum(outcomes.values()) >= swapped + 500)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join()
+        ready = control.ready_versions("mnist_onnx")
+        # Triton's strict readiness says 400 while the old version is UNLOADING (under a second, seen here).
+        settled = wait_for(lambda: readiness(options.http_url, server.process.pid, admin_key="chaos-admin-key").ok)
+        after = readiness(options.http_url, server.process.pid, admin_key="chaos-admin-key")
+    print(f"hot swap to mnist_onnx version {version} during a storm of {STORM} connections without backoff "
+          f"through the front (4 in flight): {dict(outcomes)}; ready versions after: {ready}; readiness {after.ok}")
+    assert set(outcomes) == {"answered", "refused: overloaded"}, outcomes
+    assert ready == [str(version)] and settled, after.problems
