@@ -8,16 +8,13 @@ import threading
 from types import FrameType
 from typing import Any
 
-from rawvision.server.health import HealthServer, find_server, liveness, readiness
+from rawvision.server.health import HealthServer, find_server, probe
 
 
 def _run(args: argparse.Namespace) -> int:
     port = int(args.url.rsplit(":", 1)[1])
     if args.check:
-        check = readiness if args.check == "ready" else liveness
-        verdict = check(args.url, find_server(port))
-        print(("ok" if verdict.ok else "not " + args.check) + "".join(f"\n  {p}" for p in verdict.problems))
-        return 0 if verdict.ok else 1
+        return probe(args.url, args.check)
     service = HealthServer(args.serve, args.url, lambda: find_server(port), args.host).start()
     print(f"health of {args.url} on http://{service.url}/v2/health/ready and /v2/health/live (Ctrl-C stops)",
           flush=True)

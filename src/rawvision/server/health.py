@@ -231,3 +231,20 @@ def pid_of(process_pid: Callable[[], int | None] | int | None) -> Callable[[], i
     if callable(process_pid):
         return process_pid
     return lambda: process_pid if process_pid is None or os.path.exists(f"/proc/{process_pid}") else None
+
+
+def probe(http_url: str, check: str) -> int:
+    """Check once, print the verdict, and return the exit code a probe wants (0 ok, 1 not)."""
+    port = int(http_url.rsplit(":", 1)[1])
+    verdict = (readiness if check == "ready" else liveness)(http_url, find_server(port))
+    print(("ok" if verdict.ok else f"not {check}") + "".join(f"\n  {problem}" for problem in verdict.problems))
+    return 0 if verdict.ok else 1
+
+
+if __name__ == "__main__":
+    # The Kubernetes exec probe in NVIDIA's container (standard library only):
+    # python3 -m rawvision.server.health ready|live [host:port]
+    import sys
+
+    arguments = sys.argv[1:] + ["ready", "127.0.0.1:8000"][len(sys.argv) - 1:]
+    sys.exit(probe(arguments[1], arguments[0]))
