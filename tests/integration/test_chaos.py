@@ -18,12 +18,12 @@ import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
 from rawvision.imaging import encode
+from rawvision.loadtest.chaos import children, kill_whole
 from rawvision.server import metrics
 from rawvision.server.control import ModelControl, publish
 from rawvision.server.embedded import EmbeddedServer, ServerOptions, free_ports
 from rawvision.server.health import HealthServer, liveness, readiness
 from rawvision.server.nginx import Admission, Nginx
-from tests.killing import children, kill_whole
 from tests.polling import wait_for
 
 pytestmark = pytest.mark.integration

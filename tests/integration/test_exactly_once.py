@@ -17,10 +17,10 @@ from PIL import Image
 
 from rawvision.client.folder_client import Options, Summary, classify_folder
 from rawvision.imaging import encode
+from rawvision.loadtest.chaos import kill_whole
 from rawvision.loadtest.evaluate import in_process
 from rawvision.pipelines.reader import read_pipeline
 from rawvision.server.embedded import EmbeddedServer, ServerOptions, free_ports
-from tests.killing import kill_whole
 from tests.polling import wait_for
 
 pytestmark = pytest.mark.integration

@@ -26,6 +26,8 @@ Admission happens here, at the cheapest point (:class:`Admission`):
 - Every refusal (the bound, a replica's own full queue, no replica reachable) is ``503`` with
   ``Retry-After`` and a JSON body that says "overloaded" in words; the rate limit's ``429`` carries
   ``Retry-After`` too.
+- A storm is met, not dropped: one worker holds 4,096 connections (each proxied request uses two), so
+  1,000 clients at once are each answered or refused instead of reset.
 - No request hangs: header, body and send timeouts on the client side, connect/send/read timeouts and a
   bounded ``proxy_next_upstream_timeout`` on the server side, so each request is answered or refused
   within ``Admission.answer_within`` seconds.
@@ -49,9 +51,10 @@ from types import TracebackType
 
 HEAD = """daemon off;
 worker_processes 1;
+worker_rlimit_nofile 8192;
 pid {root}/nginx.pid;
 error_log {error_log} warn;
-events {{ worker_connections 512; }}
+events {{ worker_connections 4096; }}
 http {{
     access_log {access_log};
     client_body_temp_path {root}/body;

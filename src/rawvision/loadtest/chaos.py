@@ -1,4 +1,9 @@
-"""Kill an embedded server whole (kill -9 of it and its own stubs), as a node or OOM kill would, and tidy after it."""
+"""Chaos for tests and the soak: kill an embedded server whole (kill -9 of it and its own stubs), then tidy after it.
+
+A node or OOM kill takes the server and its stubs at once; this does the same to a server we started, and
+then removes what the dead server leaves behind: its work folder and its own shared-memory regions (the
+``shm-region-prefix-name`` on its command line), nothing else's.
+"""
 
 from __future__ import annotations
 
