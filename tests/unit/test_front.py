@@ -59,6 +59,8 @@ def test_admission_bounds_in_flight_refuses_with_retry_after_and_times_everythin
     assert text.count("max_conns=7") == 3  # both HTTP replicas and the gRPC one
     assert "limit_conn rawvision_inflight 14;" in text and "limit_conn rawvision_inflight 7;" in text
     assert "error_page 502 503 504 = @overloaded;" in text and "add_header Retry-After 1 always;" in text
+    inference = text.split("location / {", 1)[1].split("}", 1)[0]
+    assert "error_page" not in inference  # it would hide the server's 401/413/429 pages
     assert "add_header Retry-After $rawvision_retry_after always;" in text and "overloaded" in text
     assert "proxy_read_timeout 12500ms;" in text and "client_body_timeout 10s;" in text
     assert "proxy_next_upstream error timeout http_502 http_503 non_idempotent;" in text

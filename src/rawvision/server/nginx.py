@@ -94,6 +94,7 @@ OVERLOADED = """        location @overloaded {{
 PLAIN_HTTP = """    server {{
         listen 127.0.0.1:{port};
         client_max_body_size 64m;
+        error_page 502 503 504 = @overloaded;
         location /v2/health/ {{
 {health}
         }}
@@ -113,10 +114,10 @@ PROXY = """            proxy_pass http://triton;
             proxy_next_upstream_tries {tries};
             proxy_next_upstream_timeout {next_upstream_timeout};"""
 
-# The bound and the refusal, for the locations that carry inference.
+# The bound and the refusal, for the locations that carry inference. (The error_page that sends 502-504 to
+# @overloaded is on the server: a location's own error_page would hide the server's 401/413/429 pages.)
 LIMIT = """            limit_conn rawvision_inflight {inflight};
             proxy_intercept_errors on;
-            error_page 502 503 504 = @overloaded;
             add_header Retry-After $rawvision_retry_after always;"""
 
 # Health: passed to the readiness service (``rawvision.server.health``) when the front knows one, else to Triton.
@@ -146,6 +147,7 @@ GUARD = """    map $http_authorization $rawvision_authorized {{
         error_page 401 = @unauthorized;
         error_page 413 = @too_large;
         error_page 429 = @too_many;
+        error_page 502 503 504 = @overloaded;
         location /v2/health/ {{
 {health}
         }}
