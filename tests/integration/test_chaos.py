@@ -7,6 +7,8 @@ import shutil
 import signal
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -160,8 +162,7 @@ def test_a_dead_stub_makes_readiness_say_not_ready_until_repaired(two_replicas: 
             return verdict.ok and any(not ok for _, ok, _ in seen)
 
         assert wait_for(probe, limit=120), seen[-3:]
-        with urllib_open(f"http://{health.url}/v2/health/ready") as status:
-            assert status == 200
+        assert status_of(f"http://{health.url}/v2/health/ready") == 200
     not_ready = [t for t, ok, _ in seen if not ok]
     problems = next(p for _, ok, p in seen if not ok)
     print(f"stub of mnist_preprocess killed: readiness said not ready from {not_ready[0]:.1f} s to "
@@ -186,31 +187,20 @@ def test_liveness_notices_a_stopped_server(two_replicas: list[EmbeddedServer]) -
     assert wait_for(lambda: liveness(url, pid).ok)
 
 
-class urllib_open:
-    """GET ``url``; the status code, 200 or the error's."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def __enter__(self) -> int:
-        import urllib.error
-        import urllib.request
-
-        try:
-            with urllib.request.urlopen(self.url, timeout=10) as response:
-                return int(response.status)
-        except urllib.error.HTTPError as exc:
-            return exc.code
-
-    def __exit__(self, *_exc: object) -> None:
-        return None
+def status_of(url: str) -> int:
+    """GET ``url``; its status code, an error's included."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
 
 
 STORM = 32  # connections that resend at once, answered or refused (no backoff)
 
 
-def test_a_hot_swap_during_a_retry_storm_answers_or_refuses_every_request(repository: Path, tmp_path: Path,
-                                                                         mnist_split) -> None:  # type: ignore[no-untyped-def]
+def test_a_hot_swap_during_a_retry_storm_answers_or_refuses_every_request(  # type: ignore[no-untyped-def]
+        repository: Path, tmp_path: Path, mnist_split) -> None:
     copy = tmp_path / "model_repository"
     copy.mkdir()
     for model in repository.glob("mnist*"):
