@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -26,6 +27,7 @@ from rawvision.server.control import ModelControl, publish
 from rawvision.server.embedded import EmbeddedServer, ServerOptions, free_ports
 from rawvision.server.health import HealthServer, liveness, readiness
 from rawvision.server.nginx import Admission, Nginx
+from rawvision.server.watchdog import restart_config
 from tests.polling import wait_for
 
 pytestmark = pytest.mark.integration
@@ -254,3 +256,28 @@ def test_a_hot_swap_during_a_retry_storm_answers_or_refuses_every_request(  # ty
           f"through the front (4 in flight): {dict(outcomes)}; ready versions after: {ready}; readiness {after.ok}")
     assert set(outcomes) == {"answered", "refused: overloaded"}, outcomes
     assert ready == [str(version)] and settled, after.problems
+
+
+def test_the_fronts_health_is_the_truthful_one(two_replicas: list[EmbeddedServer]) -> None:
+    """With the watchdog stopped, a dead stub keeps the replica not ready: the front's /v2/health/ready says 503."""
+    server = two_replicas[1]
+    assert server.watchdog is not None
+    server.watchdog.stop()
+    pid, url = server.process.pid, server.options.http_url
+    (port,) = free_ports(1)
+    with HealthServer(0, url, lambda: pid) as health, \
+            Nginx(port, [url], health_upstreams=[health.url]) as front:
+        assert status_of(f"http://{front.url}/v2/health/ready") == 200
+        victim = next(stub for stub in children(pid)
+                      if b"mnist_postprocess" in Path(f"/proc/{stub}/cmdline").read_bytes())
+        os.kill(victim, signal.SIGKILL)
+        assert wait_for(lambda: not readiness(url, pid).ok)
+        through_front = status_of(f"http://{front.url}/v2/health/ready")
+        triton_own = status_of(f"http://{url}/v2/health/ready")
+        client = httpclient.InferenceServerClient(url)  # repair by hand, as the watchdog would
+        client.load_model("mnist_postprocess", config=json.dumps(restart_config(client, "mnist_postprocess")))
+        client.close()
+        assert wait_for(lambda: status_of(f"http://{front.url}/v2/health/ready") == 200)
+    print(f"dead mnist_postprocess stub, no watchdog: the front's /v2/health/ready {through_front}, Triton's own "
+          f"{triton_own}; 200 again after the reload")
+    assert (through_front, triton_own) == (503, 200)
