@@ -19,6 +19,7 @@ import argparse
 import math
 import os
 import platform
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -163,6 +164,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 front.stop()
         finally:
             server.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
     print(f"admission bench, {args.ensemble}, {TYPICAL_PHOTO[0]} {TYPICAL_PHOTO[1][0]}×{TYPICAL_PHOTO[1][1]} JPEG "
           f"({len(payload)} bytes); server + nginx on core {SERVER_CORE}, load generator on core {LOAD_CORE}; "
           f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.node()}, {os.cpu_count()} cores"
