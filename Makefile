@@ -18,7 +18,7 @@ MODELS := $(REPO)/mnist_onnx/1/model.onnx $(REPO)/mnist_torchscript/1/model.pt \
 # hey: the one HTTP load generator of `make bench-peers` (the ensemble against its FastAPI peer).
 SYSTEM_PACKAGES := curl dataset-fashion-mnist fonts-dejavu-core hey nginx openssl
 
-.PHONY: setup system-packages models demo test lint unit integration serve clean-models bench-fashion perf-analyzer bench bench-peers coldstart
+.PHONY: setup system-packages models demo test lint unit integration serve clean-models bench-fashion perf-analyzer bench bench-peers coldstart bench-admission soak
 
 system-packages:
 	@missing=$$(for p in $(SYSTEM_PACKAGES) ""; do [ -z "$$p" ] || dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -74,6 +74,17 @@ bench-fashion: setup models
 # open-loop overload at 4x capacity (docs/operations.md, "Warm at start"; docs/reliability.md, "Bounded under overload").
 coldstart: setup models $(PERF_ANALYZER)
 	$(BIN)/python -m rawvision.loadtest.coldstart --repository $(REPO) $(if $(PERF_PREFIX),--prefix "$(PERF_PREFIX)")
+
+# Goodput under retry storms (200 and 1,000 connections, no backoff) and open loop at 2x and 8x capacity,
+# directly and through the front; server on core 1, load on core 0 (docs/reliability.md, "Admission").
+bench-admission: setup models
+	$(BIN)/python -m rawvision.loadtest.bench_admission --repository $(REPO)
+
+# 30 minutes at half capacity through the front: two replicas, a hot swap every 5 minutes, one replica
+# killed (kill -9) and restarted; prints the failed count at the front and RSS growth after warm-up.
+# Not part of `make test`. Short mode: $(BIN)/python -m rawvision.loadtest.bench_soak --front --minutes 2
+soak: setup models
+	$(BIN)/python -m rawvision.loadtest.bench_soak --front --minutes 30 --repository $(REPO)
 
 demo: setup models
 	$(BIN)/rawvision demo --repository $(REPO)

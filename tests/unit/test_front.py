@@ -16,7 +16,7 @@ from rawvision.server.front import (
     kubernetes_config,
     self_signed_certificate,
 )
-from rawvision.server.nginx import Guard, key_map_line, nginx_config
+from rawvision.server.nginx import Admission, Guard, key_map_line, nginx_config
 
 REPOSITORY = Path(__file__).resolve().parents[2] / "model_repository"
 NGINX = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")
@@ -51,6 +51,25 @@ def test_guarded_config_keeps_the_key_out_and_limits_body_rate_and_health(tmp_pa
     assert text.count("return 401;") == 2  # HTTP and gRPC
     assert "location /v2/health/ {" in text
     assert "rate=3r/m" in nginx_config(tmp_path, 9443, ["127.0.0.1:1"], guard=guard(tmp_path, rate=0.05))
+
+
+def test_admission_bounds_in_flight_refuses_with_retry_after_and_times_everything(tmp_path: Path) -> None:
+    text = nginx_config(tmp_path, 9443, ["127.0.0.1:1", "127.0.0.1:2"], 9444, ["127.0.0.1:3"], guard(tmp_path),
+                        admission=Admission(per_replica=7, read_timeout=12.5), health_upstreams=["127.0.0.1:9"])
+    assert text.count("max_conns=7") == 3  # both HTTP replicas and the gRPC one
+    assert "limit_conn rawvision_inflight 14;" in text and "limit_conn rawvision_inflight 7;" in text
+    assert "error_page 502 503 504 = @overloaded;" in text and "add_header Retry-After 1 always;" in text
+    inference = text.split("location / {", 1)[1].split("}", 1)[0]
+    assert "error_page" not in inference  # it would hide the server's 401/413/429 pages
+    assert "add_header Retry-After $rawvision_retry_after always;" in text and "overloaded" in text
+    assert "proxy_read_timeout 12500ms;" in text and "client_body_timeout 10s;" in text
+    assert "proxy_next_upstream error timeout http_502 http_503 non_idempotent;" in text
+    health = text.split("upstream rawvision_health {", 1)[1].split("}", 1)[0]
+    assert "127.0.0.1:9 max_fails=0" in health and "127.0.0.1:1" not in health
+    location = text.split("location /v2/health/ {", 1)[1].split("}", 1)[0]
+    assert "proxy_pass http://rawvision_health;" in location and "limit_conn" not in location
+    with pytest.raises(ValueError):
+        Admission(per_replica=0)
 
 
 def test_grpc_needs_the_guard_and_upstreams(tmp_path: Path) -> None:

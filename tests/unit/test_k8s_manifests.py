@@ -43,14 +43,20 @@ def test_kustomization_lists_every_manifest(manifests: dict[str, dict[str, Any]]
     assert listed == {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
 
 
-def test_probes_use_tritons_health_endpoints_on_its_http_port(manifests: dict[str, dict[str, Any]]) -> None:
+def test_probes_tell_the_truth_about_stubs_and_a_hung_server(manifests: dict[str, dict[str, Any]]) -> None:
+    """Readiness and liveness run rawvision.server.health (standard library only) against Triton's HTTP port."""
     triton = container(manifests)
     ports = {p["name"]: p["containerPort"] for p in triton["ports"]}
     assert ports == TRITON_PORTS
-    assert triton["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
-    assert triton["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
-    for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
-        assert ports[triton[probe]["httpGet"]["port"]] == TRITON_PORTS["http"], probe
+    for probe, check in (("readinessProbe", "ready"), ("livenessProbe", "live")):
+        command = triton[probe]["exec"]["command"]
+        assert command == ["python3", "-m", "rawvision.server.health", check, f"127.0.0.1:{TRITON_PORTS['http']}"]
+        assert triton[probe]["timeoutSeconds"] < triton[probe]["periodSeconds"]
+    assert triton["startupProbe"]["httpGet"]["path"] == "/v2/health/ready"
+    assert ports[triton["startupProbe"]["httpGet"]["port"]] == TRITON_PORTS["http"]
+    health = (ROOT / "src" / "rawvision" / "server" / "health.py").read_text()
+    imports = {line.split()[1] for line in health.splitlines() if line.startswith(("import ", "from "))}
+    assert not any(name.startswith(("rawvision", "numpy", "tritonclient", "psutil")) for name in imports), imports
 
 
 def test_the_volume_is_mounted_where_the_image_reads_its_repository(manifests: dict[str, dict[str, Any]]) -> None:

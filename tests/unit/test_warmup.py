@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from tritonclient.grpc import model_config_pb2
 
-from rawvision.pipelines.queue_policy import DEFAULT_POLICY, QueuePolicy, apply_queue_policy
+from rawvision.pipelines.queue_policy import QueuePolicy, apply_queue_policy, policy_for
 from rawvision.pipelines.warm_repository import config_files, is_entry_step, warm_repository
 from rawvision.pipelines.warmup_samples import (
     WARMUP_DIR,
@@ -87,7 +87,18 @@ def test_queue_policy_rejects_and_needs_a_batcher() -> None:
     with pytest.raises(ValueError, match="no dynamic batcher"):
         apply_queue_policy(_config('name: "n" max_batch_size: 0'))
     with pytest.raises(ValueError, match="at least 1"):
-        QueuePolicy(max_queue_size=0)
+        QueuePolicy(max_queue_size=0, timeout_microseconds=1)
+
+
+def test_queues_are_capacity_times_the_latency_target() -> None:
+    assert QueuePolicy.from_capacity(48.6, 1.0, 2.0) == QueuePolicy(49, 2_000_000)
+    assert QueuePolicy.from_capacity(0.2, 1.0) == QueuePolicy(1, 2_000_000)
+    assert policy_for("imagenet_onnx") == QueuePolicy.from_capacity(48.6)
+    assert policy_for("mnist_torchscript") == QueuePolicy.from_capacity(850.0)  # the longest prefix wins
+    assert policy_for("mnist_preprocess") == QueuePolicy.from_capacity(1300.0)
+    assert policy_for("my_photos_preprocess") == QueuePolicy.from_capacity(48.6)
+    with pytest.raises(ValueError, match="must be positive"):
+        QueuePolicy.from_capacity(0.0)
 
 
 def test_committed_configs_are_what_warm_repository_writes(repository: Path, tmp_path: Path) -> None:
@@ -109,7 +120,9 @@ def test_every_step_is_warmed_and_every_batching_step_bounded(repository: Path) 
                     if entry.input_data_file:
                         assert (repository / model / WARMUP_DIR / entry.input_data_file).is_file()
             if config.max_batch_size > 0:
-                assert config.dynamic_batching.default_queue_policy.max_queue_size == DEFAULT_POLICY.max_queue_size
+                queue = config.dynamic_batching.default_queue_policy
+                assert (queue.max_queue_size, queue.default_timeout_microseconds) == \
+                    (policy_for(config.name).max_queue_size, policy_for(config.name).timeout_microseconds), path
             # Entry steps decode sample images; a detector's postprocessing reads real image sizes from a file.
             assert is_entry_step(config) == any(e.input_data_file and e.data_type == model_config_pb2.TYPE_STRING
                                                 for s in config.model_warmup for e in s.inputs.values())

@@ -19,7 +19,7 @@ from rawvision.server.front import (
     kubernetes_configmap,
     self_signed_certificate,
 )
-from rawvision.server.nginx import Guard, LoadBalancerError, Nginx
+from rawvision.server.nginx import Admission, Guard, LoadBalancerError, Nginx
 
 
 def _certificate(args: argparse.Namespace) -> Certificate:
@@ -53,13 +53,17 @@ def _run(args: argparse.Namespace) -> int:
         guard = Guard(args.api_key, certificate.certificate, certificate.private_key, limit, args.rate, args.burst,
                       args.host)
         nginx = Nginx(args.port, args.upstream, grpc_port=args.grpc_port if args.grpc_upstream else None,
-                      grpc_upstreams=args.grpc_upstream, guard=guard).start()
+                      grpc_upstreams=args.grpc_upstream, guard=guard,
+                      admission=Admission(per_replica=args.per_replica, read_timeout=args.read_timeout),
+                      health_upstreams=args.health_upstream).start()
     except (FrontError, LoadBalancerError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     grpc = f"  gRPC {nginx.grpc_url} (TLS)" if args.grpc_upstream else ""
     print(f"front door: HTTPS https://{nginx.url}{grpc}; body ≤ {limit} bytes, {guard.rate} per client "
-          f"(burst {guard.burst}); config {nginx.root / 'nginx.conf'}  (Ctrl-C stops)", flush=True)
+          f"(burst {guard.burst}); "
+          f"{args.per_replica} in flight per replica, then 503 + Retry-After; "
+          f"config {nginx.root / 'nginx.conf'}  (Ctrl-C stops)", flush=True)
     stopped = threading.Event()
 
     def stop(_signum: int, _frame: FrameType | None) -> None:
@@ -102,6 +106,14 @@ def add_front_parser(commands: Any, default_repository: Path) -> None:
     front.add_argument("--max-body", type=int, help="body limit in bytes (default: from the repository)")
     front.add_argument("--rate", type=float, default=50.0, help="requests per second per client address")
     front.add_argument("--burst", type=int, default=100, help="requests above the rate accepted at once")
+    front.add_argument("--per-replica", type=int, default=Admission.per_replica,
+                       help="inference requests in flight per replica; more are refused (503 + Retry-After) before "
+                       "their body is read (a replica's capacity × latency target)")
+    front.add_argument("--read-timeout", type=float, default=Admission.read_timeout,
+                       help="seconds a replica may stay silent before the request goes to another")
+    front.add_argument("--health-upstream", action="append", default=[], metavar="HOST:PORT",
+                       help="a readiness service (`rawvision health --serve`) per replica for /v2/health/; "
+                       "repeatable (none: Triton's own health)")
     front.add_argument("--write-k8s", type=Path, metavar="YAML",
                        help="only write the Kubernetes sidecar's nginx ConfigMap (deploy/k8s/front-nginx.yaml)")
     front.set_defaults(run=_run)

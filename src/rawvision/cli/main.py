@@ -13,6 +13,7 @@ from types import FrameType
 from rawvision.cli.detect import add_detect_parser
 from rawvision.cli.export import add_export_parser
 from rawvision.cli.front import add_front_parser
+from rawvision.cli.health import add_health_parser
 from rawvision.cli.models import add_models_parser
 from rawvision.cli.pipelines import add_pipeline_parsers
 from rawvision.cli.train import add_train_parser
@@ -193,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_export_parser(commands, DEFAULT_REPOSITORY)
     add_front_parser(commands, DEFAULT_REPOSITORY)
+    add_health_parser(commands)
     add_pipeline_parsers(commands, DEFAULT_REPOSITORY)
     add_train_parser(commands, DEFAULT_REPOSITORY)
 

@@ -8,7 +8,10 @@ needs matplotlib, imported only then.
 from __future__ import annotations
 
 import argparse
+import random
+import re
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +22,24 @@ from tritonclient.utils import InferenceServerException
 
 INPUT = "IMAGE"
 OUTPUTS = ("LABELS", "SCORES", "CLASS_IDS")
+TRIES = 5
+
+# Refusals worth another try after a wait: the server or the front is busy, away, or rate-limiting.
+RETRY_STATUSES = frozenset({"429", "502", "503", "504", "StatusCode.UNAVAILABLE"})
+_RETRY_AFTER = re.compile(r"retry after (\d+(?:\.\d+)?) s")
+
+
+def backoff_delay(attempt: int, message: str = "", base: float = 0.25, cap: float = 5.0,
+                  rng: random.Random | None = None) -> float:
+    """Seconds to wait before try ``attempt + 1``: full jitter up to ``base`` × 2^attempt (at most ``cap``).
+
+    The front says how long to wait ("retry after N s" in its body, as in its ``Retry-After`` header);
+    then the wait is at least that, spread over 1-1.5× so that refused clients do not return together.
+    """
+    rng = rng or random.Random()
+    delay = rng.uniform(0.0, min(cap, base * 2 ** attempt))
+    hinted = _RETRY_AFTER.search(message)
+    return max(delay, float(hinted[1]) * rng.uniform(1.0, 1.5)) if hinted else delay
 
 
 class ClientError(RuntimeError):
@@ -40,8 +61,10 @@ class Prediction:
 class Client:
     """Classify encoded images (JPEG/PNG bytes) with one ensemble of a Triton server."""
 
-    def __init__(self, url: str = "localhost:8000", model: str = "mnist", timeout: float = 60.0) -> None:
+    def __init__(self, url: str = "localhost:8000", model: str = "mnist", timeout: float = 60.0,
+                 tries: int = TRIES) -> None:
         self.model = model
+        self.tries = tries
         self._client = httpclient.InferenceServerClient(url=url, connection_timeout=timeout,
                                                         network_timeout=timeout)
         self.max_batch_size = self._check_model()
@@ -70,10 +93,14 @@ class Client:
         tensor = httpclient.InferInput(INPUT, list(payload.shape), "BYTES")
         tensor.set_data_from_numpy(payload)
         requested = [httpclient.InferRequestedOutput(name) for name in OUTPUTS]
-        try:
-            result = self._client.infer(self.model, [tensor], outputs=requested)
-        except InferenceServerException as exc:
-            raise ClientError(exc.message()) from None
+        for attempt in range(self.tries):
+            try:
+                result = self._client.infer(self.model, [tensor], outputs=requested)
+                break
+            except InferenceServerException as exc:
+                if str(exc.status()) not in RETRY_STATUSES or attempt == self.tries - 1:
+                    raise ClientError(exc.message()) from None
+                time.sleep(backoff_delay(attempt, str(exc.message())))
         labels, scores, ids = (result.as_numpy(name) for name in OUTPUTS)
         if labels is None or scores is None or ids is None:
             raise ClientError(f"response lacks one of {OUTPUTS}")

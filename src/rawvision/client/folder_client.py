@@ -19,6 +19,7 @@ import csv
 import io
 import json
 import os
+import random
 import re
 import ssl
 import sys
@@ -37,9 +38,24 @@ OUTPUTS = ("LABELS", "SCORES", "CLASS_IDS")
 DETECTION_OUTPUTS = ("BOXES", "SCORES", "CLASS_IDS", "LABELS", "COUNT")
 LANDMARKS = "LANDMARKS"
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
-# Statuses worth retrying: the server or the front door is away, overloaded, or rate-limiting.
-RETRY_STATUSES = frozenset({"429", "502", "503", "504", "StatusCode.UNAVAILABLE"})
 CSV_FIELDS = ("file", "labels", "scores", "class_ids", "error", "cause")
+
+# Refusals worth another try after a wait: the server or the front is busy, away, or rate-limiting.
+RETRY_STATUSES = frozenset({"429", "502", "503", "504", "StatusCode.UNAVAILABLE"})
+_RETRY_AFTER = re.compile(r"retry after (\d+(?:\.\d+)?) s")
+
+
+def backoff_delay(attempt: int, message: str = "", base: float = 0.25, cap: float = 5.0,
+                  rng: random.Random | None = None) -> float:
+    """Seconds to wait before try ``attempt + 1``: full jitter up to ``base`` × 2^attempt (at most ``cap``).
+
+    The front says how long to wait ("retry after N s" in its body, as in its ``Retry-After`` header);
+    then the wait is at least that, spread over 1-1.5× so that refused clients do not return together.
+    """
+    rng = rng or random.Random()
+    delay = rng.uniform(0.0, min(cap, base * 2 ** attempt))
+    hinted = _RETRY_AFTER.search(message)
+    return max(delay, float(hinted[1]) * rng.uniform(1.0, 1.5)) if hinted else delay
 
 
 class FolderError(RuntimeError):
@@ -322,7 +338,8 @@ class Runner:
 
     async def call(self, images: Sequence[bytes]) -> list[Outcome]:
         """One request, retried with backoff while the server is unreachable (up to ``retry_seconds``)."""
-        delay, give_up = 0.25, time.monotonic() + self.retry_seconds
+        give_up = time.monotonic() + self.retry_seconds
+        attempt = 0
         while True:
             self.summary.requests += 1
             try:
@@ -330,12 +347,13 @@ class Runner:
             except Exception as exc:
                 if not is_retryable(exc):
                     raise
+                delay = backoff_delay(attempt, _message(exc))
                 if time.monotonic() + delay > give_up:
                     raise FolderError(f"the server was unreachable for {self.retry_seconds:.0f} s ({exc!r}); "
                                       "run again with --resume to continue") from None
                 self.summary.retries += 1
+                attempt += 1
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
 
     async def batch(self, paths: Sequence[Path]) -> None:
         """Classify ``paths`` in one request; if it fails, one request per file (a bad one among good)."""
@@ -412,8 +430,13 @@ async def classify_folder(inputs: Sequence[Path], out: Path, options: Options, r
     return summary
 
 
+def _message(exc: BaseException) -> str:
+    return str(exc.message()) if isinstance(exc, InferenceServerException) else str(exc)
+
+
 async def _with_retries(call: Any, seconds: float) -> Any:
-    delay, give_up = 0.25, time.monotonic() + seconds
+    give_up = time.monotonic() + seconds
+    attempt = 0
     while True:
         try:
             return await call()
@@ -425,10 +448,11 @@ async def _with_retries(call: Any, seconds: float) -> Any:
             if not is_retryable(exc):
                 raise
             error = exc
+        delay = backoff_delay(attempt, _message(error))
         if time.monotonic() + delay > give_up:
             raise FolderError(f"the server was unreachable for {seconds:.0f} s: {error!r}")
+        attempt += 1
         await asyncio.sleep(delay)
-        delay = min(delay * 2, 5.0)
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:

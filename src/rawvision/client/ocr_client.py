@@ -7,7 +7,10 @@ Depends on ``tritonclient[http,grpc]`` and ``numpy`` only, so it can be copied a
 from __future__ import annotations
 
 import argparse
+import random
+import re
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +22,24 @@ import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
 OUTPUTS = ("TEXTS", "BOXES", "SCORES")
+TRIES = 5
+
+# Refusals worth another try after a wait: the server or the front is busy, away, or rate-limiting.
+RETRY_STATUSES = frozenset({"429", "502", "503", "504", "StatusCode.UNAVAILABLE"})
+_RETRY_AFTER = re.compile(r"retry after (\d+(?:\.\d+)?) s")
+
+
+def backoff_delay(attempt: int, message: str = "", base: float = 0.25, cap: float = 5.0,
+                  rng: random.Random | None = None) -> float:
+    """Seconds to wait before try ``attempt + 1``: full jitter up to ``base`` × 2^attempt (at most ``cap``).
+
+    The front says how long to wait ("retry after N s" in its body, as in its ``Retry-After`` header);
+    then the wait is at least that, spread over 1-1.5× so that refused clients do not return together.
+    """
+    rng = rng or random.Random()
+    delay = rng.uniform(0.0, min(cap, base * 2 ** attempt))
+    hinted = _RETRY_AFTER.search(message)
+    return max(delay, float(hinted[1]) * rng.uniform(1.0, 1.5)) if hinted else delay
 
 
 class OcrError(RuntimeError):
@@ -48,11 +69,16 @@ def read_text(image: bytes, url: str = "localhost:8000", model: str = "ocr", grp
     tensor = module.InferInput("IMAGE", list(payload.shape), "BYTES")
     tensor.set_data_from_numpy(payload)
     outputs = [module.InferRequestedOutput(name) for name in OUTPUTS]
+    options = {"client_timeout": timeout} if grpc else {}
     try:
-        options = {"client_timeout": timeout} if grpc else {}
-        result = client.infer(model, [tensor], outputs=outputs, **options)
-    except InferenceServerException as exc:
-        raise OcrError(exc.message()) from None
+        for attempt in range(TRIES):
+            try:
+                result = client.infer(model, [tensor], outputs=outputs, **options)
+                break
+            except InferenceServerException as exc:
+                if str(exc.status()) not in RETRY_STATUSES or attempt == TRIES - 1:
+                    raise OcrError(exc.message()) from None
+                time.sleep(backoff_delay(attempt, str(exc.message())))
     finally:
         client.close()
     texts, boxes, scores = (result.as_numpy(name) for name in OUTPUTS)

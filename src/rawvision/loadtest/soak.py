@@ -102,16 +102,25 @@ def _send(client: httpclient.InferenceServerClient, traffic: Traffic, payload: b
 
 
 def run_soak(url: str, server_pid: int, traffic: Sequence[Traffic], seconds: float,
-             threads: int = 4, bad_share: float = 0.3, seed: int = 0) -> SoakReport:
-    """Send a random mix of good and bad payloads from ``threads`` threads for ``seconds``."""
+             threads: int = 4, bad_share: float = 0.3, seed: int = 0, rate: float | None = None) -> SoakReport:
+    """Send a random mix of good and bad payloads from ``threads`` threads for ``seconds``.
+
+    With ``rate``, the threads together send about ``rate`` requests a second (each its share, paced);
+    without, each sends again as soon as it has its answer.
+    """
     report = SoakReport(rss_start=server_rss(server_pid))
     lock = threading.Lock()
     deadline = time.monotonic() + seconds
+    interval = threads / rate if rate else 0.0
 
     def worker(index: int) -> None:
         rng = np.random.default_rng(seed + index)
         client = httpclient.InferenceServerClient(url, network_timeout=120)
+        due = time.monotonic() + interval * index / threads
         while time.monotonic() < deadline:
+            if interval:
+                time.sleep(max(due - time.monotonic(), 0.0))
+                due += interval
             target = traffic[int(rng.integers(len(traffic)))]
             bad = bool(rng.random() < bad_share)
             pool = target.bad if bad else target.good

@@ -23,7 +23,7 @@ from tritonclient.grpc import model_config_pb2
 from rawvision.ocr.crop import RecognizeSpec
 from rawvision.ocr.detect import DetectSpec
 from rawvision.ocr.pipeline import prepare
-from rawvision.pipelines.queue_policy import DEFAULT_POLICY, QueuePolicy, apply_queue_policy
+from rawvision.pipelines.queue_policy import QueuePolicy, apply_queue_policy
 from rawvision.pipelines.warmup_samples import (
     WARMUP_DIR,
     WarmupData,
@@ -66,7 +66,7 @@ def ocr_dims(repository: Path, preprocess: str = "ocr_preprocess") -> dict[str, 
 
 
 def configure_step(config: Any, files: Sequence[str], dims: Mapping[str, Sequence[int]],
-                   policy: QueuePolicy = DEFAULT_POLICY, data: WarmupData | None = None,
+                   policy: QueuePolicy | None = None, data: WarmupData | None = None,
                    input_files: Mapping[str, str] | None = None) -> None:
     """Add warm-up and, to a batching step, the queue policy to one step's config in place.
 
@@ -117,7 +117,7 @@ def is_generated(repository: Path, model: str) -> bool:
     return (repository / model / "config.pbtxt").read_text(encoding="utf-8").startswith(GENERATED_MARK)
 
 
-def warm_repository(repository: Path, policy: QueuePolicy = DEFAULT_POLICY, write_samples: bool = True) -> list[Path]:
+def warm_repository(repository: Path, policy: QueuePolicy | None = None, write_samples: bool = True) -> list[Path]:
     """Write sample files (entry steps) and rewrite every hand-written non-ensemble config; return those changed.
 
     Generated configs (the classifier pipelines, every ``configs/embedded.pbtxt``) are left to

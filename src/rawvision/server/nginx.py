@@ -16,6 +16,22 @@ over the servers and, when one fails, passes the request on to the next one:
   closed its listener, drained within a second and exited 0, and nginx sent the refused requests to the
   other server (``tests/integration/test_scale_out.py``: 1,452 requests, none failed).
 
+Admission happens here, at the cheapest point (:class:`Admission`):
+
+- ``limit_conn`` bounds the inference requests in flight through the front to ``per_replica`` × replicas.
+  It runs in nginx's preaccess phase, after the request header and before the body is read, so a refusal
+  costs neither the body's upload into nginx nor any work in Triton.
+- ``max_conns`` bounds each replica to ``per_replica``; when every live replica is at its bound nginx has
+  no server to pick (502), and that becomes the same refusal.
+- Every refusal (the bound, a replica's own full queue, no replica reachable) is ``503`` with
+  ``Retry-After`` and a JSON body that says "overloaded" in words; the rate limit's ``429`` carries
+  ``Retry-After`` too.
+- A storm is met, not dropped: one worker holds 4,096 connections (each proxied request uses two), so
+  1,000 clients at once are each answered or refused instead of reset.
+- No request hangs: header, body and send timeouts on the client side, connect/send/read timeouts and a
+  bounded ``proxy_next_upstream_timeout`` on the server side, so each request is answered or refused
+  within ``Admission.answer_within`` seconds.
+
 With a :class:`Guard` the same config becomes the front door (``rawvision front``, ``rawvision.server.front``):
 TLS, an API key checked before anything else, a body limit (413), a per-client rate limit (429), health
 open without a key, and gRPC proxied over TLS + HTTP/2 with its errors as ``grpc-status`` trailers.
@@ -35,9 +51,10 @@ from types import TracebackType
 
 HEAD = """daemon off;
 worker_processes 1;
+worker_rlimit_nofile 8192;
 pid {root}/nginx.pid;
 error_log {error_log} warn;
-events {{ worker_connections 512; }}
+events {{ worker_connections 4096; }}
 http {{
     access_log {access_log};
     client_body_temp_path {root}/body;
@@ -48,22 +65,67 @@ http {{
     upstream triton {{
 {servers}
     }}
+{admission}"""
+
+# Admission: the bound on requests in flight (one key for every request, so the zone counts them all),
+# Retry-After on every refusal, and the client-side timeouts that keep a slow client from holding a slot.
+ADMISSION = """    map $host $rawvision_all {{ default all; }}
+    limit_conn_zone $rawvision_all zone=rawvision_inflight:1m;
+    limit_conn_status 503;
+    limit_conn_log_level warn;
+    map $status $rawvision_retry_after {{
+        429 {retry_after}; 502 {retry_after}; 503 {retry_after}; 504 {retry_after}; default "";
+    }}
+    client_header_timeout {client_timeout};
+    client_body_timeout {client_timeout};
+    send_timeout {client_timeout};
+    keepalive_timeout {keepalive};
+    keepalive_requests 1000;
+"""
+
+# Where a refusal is answered: 503 + Retry-After + words, in place of nginx's HTML or Triton's terse message.
+OVERLOADED = """        location @overloaded {{
+            default_type application/json;
+            add_header Retry-After {retry_after} always;
+            return 503 '{{"error":"overloaded: every server is busy or away; retry after {retry_after} s"}}';
+        }}
 """
 
 PLAIN_HTTP = """    server {{
         listen 127.0.0.1:{port};
         client_max_body_size 64m;
+        error_page 502 503 504 = @overloaded;
+        location /v2/health/ {{
+{health}
+        }}
         location / {{
+{limit}
 {proxy}
         }}
-    }}
+{overloaded}    }}
 """
 
 PROXY = """            proxy_pass http://triton;
             proxy_http_version 1.1;
-            proxy_connect_timeout 2s;
+            proxy_connect_timeout {connect_timeout};
+            proxy_send_timeout {client_timeout};
+            proxy_read_timeout {read_timeout};
             proxy_next_upstream error timeout http_502 http_503 non_idempotent;
-            proxy_next_upstream_tries {tries};"""
+            proxy_next_upstream_tries {tries};
+            proxy_next_upstream_timeout {next_upstream_timeout};"""
+
+# The bound and the refusal, for the locations that carry inference. (The error_page that sends 502-504 to
+# @overloaded is on the server: a location's own error_page would hide the server's 401/413/429 pages.)
+LIMIT = """            limit_conn rawvision_inflight {inflight};
+            proxy_intercept_errors on;
+            add_header Retry-After $rawvision_retry_after always;"""
+
+# Health: passed to the readiness service (``rawvision.server.health``) when the front knows one, else to Triton.
+HEALTH_PROXY = """            proxy_pass http://{upstream};
+            proxy_http_version 1.1;
+            proxy_connect_timeout {connect_timeout};
+            proxy_read_timeout {health_timeout};
+            proxy_next_upstream error timeout http_502 http_503 http_504;"""
 
 # The guarded front door. The key check runs in nginx's rewrite phase, before the rate limit, so a caller
 # without the key gets 401 and never uses up the budget of the clients that have one. Errors are JSON
@@ -85,12 +147,14 @@ GUARD = """    map $http_authorization $rawvision_authorized {{
         error_page 401 = @unauthorized;
         error_page 413 = @too_large;
         error_page 429 = @too_many;
+        error_page 502 503 504 = @overloaded;
         location /v2/health/ {{
-{proxy}
+{health}
         }}
         location / {{
             if ($rawvision_authorized = 0) {{ return 401; }}
             limit_req zone=rawvision burst={burst} nodelay;
+{limit}
             proxy_set_header Authorization "";
 {proxy}
         }}
@@ -105,9 +169,11 @@ GUARD = """    map $http_authorization $rawvision_authorized {{
         }}
         location @too_many {{
             default_type application/json;
-            return 429 '{{"error":"rate limit: more than {rate} (burst {burst}) from this client"}}';
+            add_header Retry-After {retry_after} always;
+            return 429 '{{"error":"rate limit: more than {rate} (burst {burst}) from this client; \
+retry after {retry_after} s"}}';
         }}
-    }}
+{overloaded}    }}
 """
 
 GRPC = """    upstream triton_grpc {{
@@ -118,17 +184,22 @@ GRPC = """    upstream triton_grpc {{
         error_page 401 = @unauthenticated;
         error_page 413 = @too_large;
         error_page 429 = @too_many;
-        error_page 502 504 = @unavailable;
+        error_page 502 503 504 = @unavailable;
         location ~ ^/inference\\.GRPCInferenceService/Server(Live|Ready)$ {{
             grpc_pass grpc://triton_grpc;
         }}
         location / {{
             if ($rawvision_authorized = 0) {{ return 401; }}
             limit_req zone=rawvision burst={burst} nodelay;
+            limit_conn rawvision_inflight {inflight};
             grpc_set_header Authorization "";
             grpc_pass grpc://triton_grpc;
             grpc_next_upstream error timeout http_502 http_503 non_idempotent;
             grpc_next_upstream_tries {tries};
+            grpc_next_upstream_timeout {next_upstream_timeout};
+            grpc_connect_timeout {connect_timeout};
+            grpc_read_timeout {read_timeout};
+            grpc_send_timeout {client_timeout};
         }}
 {grpc_errors}
     }}
@@ -139,7 +210,7 @@ GRPC_ERRORS = {
     "unauthenticated": (16, "missing or wrong API key (metadata authorization: Bearer KEY)"),
     "too_large": (8, "request body larger than {max_body} bytes"),
     "too_many": (8, "rate limit: more than {rate} (burst {burst}) from this client"),
-    "unavailable": (14, "no Triton server answered"),
+    "unavailable": (14, "overloaded: every server is busy or away; retry after {retry_after} s"),
 }
 
 GRPC_ERROR = """        location @{name} {{
@@ -150,6 +221,46 @@ GRPC_ERROR = """        location @{name} {{
         }}"""
 
 _KEY_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=")
+
+
+@dataclass(frozen=True)
+class Admission:
+    """How much the front lets through to each replica, and how long anything may take.
+
+    Attributes:
+        per_replica: inference requests in flight per replica (``max_conns``); the front as a whole
+            admits ``per_replica`` × replicas (``limit_conn``). Sized like the server's queues: a
+            replica's capacity × the latency target (``rawvision.pipelines.queue_policy``), so that an
+            admitted request waits about the target at most.
+        retry_after: seconds a refused client is told to wait (``Retry-After``).
+        connect_timeout: seconds to connect to a replica before trying the next.
+        read_timeout: seconds between two reads from a replica (a stalled replica counts as failed).
+        client_timeout: seconds nginx waits on a client's header, body, or reading of the answer.
+        keepalive: seconds an idle client connection is kept.
+    """
+
+    per_replica: int = 16
+    retry_after: int = 1
+    connect_timeout: float = 2.0
+    read_timeout: float = 30.0
+    client_timeout: float = 10.0
+    keepalive: float = 15.0
+
+    def __post_init__(self) -> None:
+        if self.per_replica < 1 or self.retry_after < 1:
+            raise ValueError(f"per_replica and retry_after must be at least 1: {self}")
+        if min(self.connect_timeout, self.read_timeout, self.client_timeout, self.keepalive) <= 0:
+            raise ValueError(f"timeouts must be positive: {self}")
+
+    @property
+    def next_upstream_timeout(self) -> float:
+        """Seconds to spend on one request across replicas (retries included)."""
+        return self.connect_timeout + self.read_timeout
+
+    @property
+    def answer_within(self) -> float:
+        """An upper bound on the seconds from a complete request to its answer or refusal."""
+        return self.next_upstream_timeout + self.client_timeout
 
 
 @dataclass(frozen=True)
@@ -198,11 +309,14 @@ def key_map_line(api_key: str) -> str:
 
 def nginx_config(root: Path, port: int, upstreams: Sequence[str], grpc_port: int | None = None,
                  grpc_upstreams: Sequence[str] = (), guard: Guard | None = None, key_map: Path | None = None,
-                 log_to_stderr: bool = False) -> str:
+                 log_to_stderr: bool = False, admission: Admission = Admission(),
+                 health_upstreams: Sequence[str] = ()) -> str:
     """The nginx config for ``upstreams`` (``host:port`` each), listening on ``127.0.0.1:port``.
 
     With ``guard``, HTTP takes TLS, the API key, the body limit and the rate limit; with ``grpc_port``
     and ``grpc_upstreams`` (Triton's gRPC ports), gRPC is proxied too (TLS + HTTP/2, needs ``guard``).
+    ``admission`` bounds what is in flight and how long anything takes. ``/v2/health/`` goes to
+    ``health_upstreams`` (readiness services, ``rawvision.server.health``) when given, else to Triton.
     The key map (``key_map_line``) is read from ``key_map``, by default ``root/api-key.map``; logs go
     to ``root`` unless ``log_to_stderr`` (containers).
     """
@@ -214,24 +328,44 @@ def nginx_config(root: Path, port: int, upstreams: Sequence[str], grpc_port: int
         raise ValueError("gRPC is proxied by the guarded front door only (TLS + HTTP/2)")
     logs = {"error_log": "stderr", "access_log": "/dev/stdout"} if log_to_stderr else \
         {"error_log": f"{root}/error.log", "access_log": f"{root}/access.log"}
-    head = HEAD.format(root=root, servers=_servers(upstreams), **logs)
-    proxy = PROXY.format(tries=len(upstreams))
+    timing = {"connect_timeout": _seconds(admission.connect_timeout), "read_timeout": _seconds(admission.read_timeout),
+              "client_timeout": _seconds(admission.client_timeout),
+              "next_upstream_timeout": _seconds(admission.next_upstream_timeout)}
+    admission_block = ADMISSION.format(retry_after=admission.retry_after, keepalive=_seconds(admission.keepalive),
+                                       **timing)
+    # Health has its own upstream: a probe must not use up an inference slot nor mark a replica failed.
+    admission_block += f"    upstream rawvision_health {{\n{_servers(health_upstreams or upstreams, None)}\n    }}\n"
+    head = HEAD.format(root=root, servers=_servers(upstreams, admission.per_replica), admission=admission_block,
+                       **logs)
+    proxy = PROXY.format(tries=len(upstreams), **timing)
+    limit = LIMIT.format(inflight=admission.per_replica * len(upstreams))
+    health = HEALTH_PROXY.format(upstream="rawvision_health", connect_timeout=timing["connect_timeout"],
+                                 health_timeout="5s")
+    overloaded = OVERLOADED.format(retry_after=admission.retry_after)
     if guard is None:
-        return head + PLAIN_HTTP.format(port=port, proxy=proxy) + "}\n"
+        return head + PLAIN_HTTP.format(port=port, proxy=proxy, limit=limit, health=health,
+                                        overloaded=overloaded) + "}\n"
     values = {"key_map": key_map or root / "api-key.map", "rate": guard.rate, "burst": guard.burst,
               "max_body": guard.max_body_bytes, "certificate": guard.certificate,
-              "private_key": guard.private_key, "host": guard.host}
-    text = head + GUARD.format(port=port, proxy=proxy, **values)
+              "private_key": guard.private_key, "host": guard.host, "retry_after": admission.retry_after}
+    text = head + GUARD.format(port=port, proxy=proxy, limit=limit, health=health, overloaded=overloaded, **values)
     if grpc_port is not None:
         errors = "\n".join(GRPC_ERROR.format(name=name, code=code, message=message.format(**values))
                            for name, (code, message) in GRPC_ERRORS.items())
-        text += GRPC.format(servers=_servers(grpc_upstreams), port=grpc_port, tries=len(grpc_upstreams),
-                            grpc_errors=errors, **values)
+        text += GRPC.format(servers=_servers(grpc_upstreams, admission.per_replica), port=grpc_port,
+                            tries=len(grpc_upstreams), grpc_errors=errors,
+                            inflight=admission.per_replica * len(grpc_upstreams), **timing, **values)
     return text + "}\n"
 
 
-def _servers(upstreams: Sequence[str]) -> str:
-    return "\n".join(f"        server {address} max_fails=1 fail_timeout=5s;" for address in upstreams)
+def _seconds(value: float) -> str:
+    """A duration in nginx's notation (milliseconds when not whole seconds)."""
+    return f"{value:g}s" if float(value).is_integer() else f"{round(value * 1000)}ms"
+
+
+def _servers(upstreams: Sequence[str], max_conns: int | None) -> str:
+    bound = f" max_conns={max_conns} max_fails=1 fail_timeout=5s" if max_conns else " max_fails=0"
+    return "\n".join(f"        server {address}{bound};" for address in upstreams)
 
 
 class LoadBalancerError(RuntimeError):
@@ -242,7 +376,8 @@ class Nginx:
     """nginx as a foreground child process in front of ``upstreams``; a context manager."""
 
     def __init__(self, port: int, upstreams: Sequence[str], binary: str = "nginx", *, grpc_port: int | None = None,
-                 grpc_upstreams: Sequence[str] = (), guard: Guard | None = None) -> None:
+                 grpc_upstreams: Sequence[str] = (), guard: Guard | None = None,
+                 admission: Admission = Admission(), health_upstreams: Sequence[str] = ()) -> None:
         found = shutil.which(binary) or shutil.which(binary, path="/usr/sbin:/sbin")
         if found is None:
             raise LoadBalancerError("nginx is not installed (Debian package nginx; `make setup` installs it)")
@@ -252,6 +387,8 @@ class Nginx:
         self.grpc_port = grpc_port
         self.grpc_upstreams = list(grpc_upstreams)
         self.guard = guard
+        self.admission = admission
+        self.health_upstreams = list(health_upstreams)
         self.root = Path(tempfile.mkdtemp(prefix="rawvision-nginx-"))
         # Started as root, nginx's workers run as an unprivileged user; they must reach the temp folders
         # where bodies above client_body_buffer_size go. (The key map is read by the master only.)
@@ -283,7 +420,8 @@ class Nginx:
             key_map.touch(mode=0o600)
             key_map.write_text(key_map_line(self.guard.api_key), encoding="utf-8")
         config.write_text(nginx_config(self.root, self.port, self.upstreams, self.grpc_port, self.grpc_upstreams,
-                                       self.guard), encoding="utf-8")
+                                       self.guard, admission=self.admission,
+                                       health_upstreams=self.health_upstreams), encoding="utf-8")
         self.process = subprocess.Popen([self.binary, "-p", str(self.root), "-c", str(config),
                                          "-e", str(self.root / "error.log")], stdout=subprocess.DEVNULL,
                                         stderr=subprocess.PIPE)

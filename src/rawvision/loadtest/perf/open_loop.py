@@ -16,6 +16,8 @@ import numpy as np
 import tritonclient.http.aio as aioclient
 from tritonclient.utils import InferenceServerException
 
+NO_ANSWER = "no answer"
+
 
 @dataclass(frozen=True)
 class Answer:
@@ -55,11 +57,14 @@ async def _one(client: aioclient.InferenceServerClient, model: str, payload: byt
         status, message = "ok", ""
     except InferenceServerException as exc:
         status, message = str(exc.status()), str(exc.message())
+    except Exception as exc:  # a timeout or a dropped connection: the request got no answer
+        status, message = NO_ANSWER, repr(exc)
     return Answer(sent - start, status, message, time.monotonic() - sent)
 
 
-async def _run(url: str, model: str, payload: bytes, rate: float, seconds: float, batched: bool) -> OpenLoopReport:
-    client = aioclient.InferenceServerClient(url, conn_limit=1024, conn_timeout=120.0)
+async def _run(url: str, model: str, payload: bytes, rate: float, seconds: float, batched: bool,
+               timeout: float) -> OpenLoopReport:
+    client = aioclient.InferenceServerClient(url, conn_limit=1024, conn_timeout=timeout)
     start = time.monotonic()
     tasks = []
     try:
@@ -75,8 +80,11 @@ async def _run(url: str, model: str, payload: bytes, rate: float, seconds: float
 
 
 def open_loop(url: str, model: str, payload: bytes, rate: float, seconds: float,
-              batched: bool = True) -> OpenLoopReport:
-    """Send ``payload`` to ``model`` (input ``IMAGE``) ``rate`` times a second for ``seconds``, open loop."""
+              batched: bool = True, timeout: float = 120.0) -> OpenLoopReport:
+    """Send ``payload`` to ``model`` (input ``IMAGE``) ``rate`` times a second for ``seconds``, open loop.
+
+    A request with no answer within ``timeout`` seconds (or a dropped connection) has status ``no answer``.
+    """
     if rate <= 0 or seconds <= 0:
         raise ValueError(f"rate {rate} and seconds {seconds} must be positive")
-    return asyncio.run(_run(url, model, payload, rate, seconds, batched))
+    return asyncio.run(_run(url, model, payload, rate, seconds, batched, timeout))

@@ -1,0 +1,181 @@
+"""Goodput under overload: retry storms (closed loop, no backoff) and open-loop load, direct and through the front.
+
+``make bench-admission`` (``python -m rawvision.loadtest.bench_admission``). The server (and the front's
+nginx) run on core 1 and the load generators on core 0 (this process sets its own CPU affinity before
+starting each, and children inherit it), so the load generator's CPU is not part of the result. It prints:
+
+- capacity: answered per second at 16 connections, directly;
+- per scenario (storm of N connections that resend as soon as they are answered or refused, ``hey``;
+  open loop at k × capacity), directly and through the front: goodput (answered per second, and as a
+  fraction of capacity), answered p99, refusal p99, refusals, and requests with no answer at all
+  (hey's timeout, ``--timeout``, default 20 s as in issue 19).
+
+A benchmark, never a test: figures depend on the machine and on what else runs on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from rawvision.loadtest.perf.hey import hey_binary, parse_csv, triton_body
+from rawvision.loadtest.perf.images import TYPICAL_PHOTO, photo
+from rawvision.loadtest.perf.images import encode as encode_photo
+from rawvision.loadtest.perf.open_loop import open_loop
+from rawvision.pipelines.queue_policy import LATENCY_TARGET_SECONDS
+from rawvision.server.embedded import EmbeddedServer, ServerOptions, free_ports
+from rawvision.server.nginx import Admission, Nginx
+
+SERVER_CORE, LOAD_CORE = 1, 0
+
+
+@dataclass(frozen=True)
+class Figures:
+    """One scenario's outcome."""
+
+    scenario: str
+    path: str
+    requests: int
+    seconds: float
+    answered: int
+    refused: int
+    no_answer: int
+    answered_p99_ms: float
+    refused_p99_ms: float
+
+    @property
+    def goodput(self) -> float:
+        """Answered requests per second."""
+        return self.answered / self.seconds if self.seconds > 0 else 0.0
+
+    def row(self, capacity: float) -> str:
+        """A Markdown table row."""
+        return (f"| {self.scenario} | {self.path} | {self.requests} | {self.goodput:.1f} "
+                f"({self.goodput / capacity:.2f}×) | {self.answered_p99_ms:.0f} | {self.refused_p99_ms:.0f} | "
+                f"{self.refused} | {self.no_answer} |")
+
+
+HEADER = ("| scenario | path | requests | goodput img/s (× capacity) | answered p99 ms | refusal p99 ms | refused "
+          "| no answer |\n|---|---|---|---|---|---|---|---|")
+
+
+@contextmanager
+def on_core(core: int) -> Iterator[None]:
+    """Run the block (and every child started in it) on ``core`` only."""
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {core})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def _p99(values: Sequence[float]) -> float:
+    return float(np.percentile(np.asarray(values) * 1000, 99)) if len(values) else float("nan")
+
+
+def closed_loop(url: str, model: str, body: Path, header_length: int, connections: int, requests: int,
+                timeout: float, scenario: str, path: str) -> Figures:
+    """``hey``: ``connections`` clients, each sending again as soon as it has an answer or a refusal."""
+    per_client = max(requests // connections, 1)
+    sent = per_client * connections
+    command = ["taskset", "-c", str(LOAD_CORE), hey_binary(), "-n", str(sent), "-c", str(connections), "-m", "POST",
+               "-T", "application/octet-stream", "-H", f"Inference-Header-Content-Length: {header_length}",
+               "-D", str(body), "-o", "csv", "-t", str(round(timeout)),
+               f"http://{url}/v2/models/{model}/infer"]
+    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    latencies, statuses, wall = parse_csv(result.stdout)
+    ok = [lat for lat, status in zip(latencies, statuses, strict=True) if status == 200]
+    refused = [lat for lat, status in zip(latencies, statuses, strict=True) if status != 200]
+    return Figures(scenario, path, sent, wall, len(ok), len(refused), sent - len(statuses), _p99(ok), _p99(refused))
+
+
+def open_loop_figures(url: str, model: str, payload: bytes, rate: float, seconds: float, timeout: float,
+                      scenario: str, path: str) -> Figures:
+    """Requests at a fixed rate whatever the answers (the asyncio generator of ``perf.open_loop``)."""
+    report = open_loop(url, model, payload, rate, seconds, timeout=timeout)
+    answered = [a.latency for a in report.answers if a.status == "ok"]
+    lost = sum(a.status == "no answer" for a in report.answers)
+    refused = [a.latency for a in report.answers if a.status not in ("ok", "no answer")]
+    end = max((a.sent + a.latency for a in report.answers), default=seconds)
+    return Figures(scenario, path, len(report.answers), end, len(answered), len(refused), lost, _p99(answered),
+                   _p99(refused))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Start a server on core 1, measure capacity, then every scenario directly and through the front."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--repository", type=Path, default=Path("model_repository"))
+    parser.add_argument("--ensemble", default="imagenet")
+    parser.add_argument("--storms", type=int, nargs="*", default=[200, 1000], help="storm sizes (connections)")
+    parser.add_argument("--storm-rounds", type=int, default=20, help="requests per storm connection")
+    parser.add_argument("--open-loop", type=float, nargs="*", default=[2.0, 8.0], help="offered load × capacity")
+    parser.add_argument("--open-seconds", type=float, default=20.0)
+    parser.add_argument("--capacity-requests", type=int, default=1600, help="requests at 16 connections")
+    parser.add_argument("--timeout", type=float, default=20.0, help="seconds after which a request has no answer")
+    parser.add_argument("--note", default="", help="printed with the figures (e.g. 'shared machine')")
+    args = parser.parse_args(argv)
+    if (os.cpu_count() or 1) < 2:
+        raise SystemExit("needs 2 cores: the server on core 1, the load generator on core 0")
+    payload = encode_photo(photo(*TYPICAL_PHOTO), "JPEG")
+    body_bytes, header_length = triton_body(payload)
+    workdir = Path(tempfile.mkdtemp(prefix="rawvision-admission-"))
+    body = workdir / "body.bin"
+    body.write_bytes(body_bytes)
+    http, grpc, metrics = free_ports(3)
+    options = ServerOptions(repository=args.repository, http_port=http, grpc_port=grpc, metrics_port=metrics,
+                            load_models=(args.ensemble,))
+    rows: list[Figures] = []
+    with (workdir / "server.log").open("wb") as log:
+        with on_core(SERVER_CORE):
+            server = EmbeddedServer(options, log).start(timeout=600)
+        try:
+            base = closed_loop(options.http_url, args.ensemble, body, header_length, 16, args.capacity_requests,
+                               args.timeout, "capacity, 16 connections", "direct")
+            capacity = base.goodput
+            per_replica = max(math.ceil(capacity * LATENCY_TARGET_SECONDS), 1)
+            (port,) = free_ports(1)
+            with on_core(SERVER_CORE):
+                front = Nginx(port, [options.http_url], admission=Admission(per_replica=per_replica)).start()
+            try:
+                for path, url in (("direct", options.http_url), ("front", front.url)):
+                    for connections in args.storms:
+                        rows.append(closed_loop(url, args.ensemble, body, header_length, connections,
+                                                connections * args.storm_rounds, args.timeout,
+                                                f"storm, {connections} connections", path))
+                    with on_core(LOAD_CORE):
+                        for factor in args.open_loop:
+                            rows.append(open_loop_figures(url, args.ensemble, payload, factor * capacity,
+                                                          args.open_seconds, args.timeout,
+                                                          f"open loop, {factor:g}× capacity", path))
+            finally:
+                front.stop()
+        finally:
+            server.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
+    print(f"admission bench, {args.ensemble}, {TYPICAL_PHOTO[0]} {TYPICAL_PHOTO[1][0]}×{TYPICAL_PHOTO[1][1]} JPEG "
+          f"({len(payload)} bytes); server + nginx on core {SERVER_CORE}, load generator on core {LOAD_CORE}; "
+          f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.node()}, {os.cpu_count()} cores"
+          + (f"; {args.note}" if args.note else ""))
+    print(f"capacity at 16 connections: {capacity:.1f} img/s (p99 {base.answered_p99_ms:.0f} ms); the front admits "
+          f"{per_replica} in flight (capacity × {LATENCY_TARGET_SECONDS:g} s target); no answer = none within "
+          f"{args.timeout:g} s")
+    print(HEADER)
+    for row in rows:
+        print(row.row(capacity))
+
+
+if __name__ == "__main__":
+    main()

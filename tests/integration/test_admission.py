@@ -1,0 +1,104 @@
+"""Admission at the front: past the bound a request is refused (503, Retry-After, "overloaded") before its body."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from google.protobuf import text_format
+
+from rawvision.repository import read_config
+from rawvision.server.embedded import EmbeddedServer, ServerOptions, free_ports
+from rawvision.server.nginx import Admission, Nginx
+
+pytestmark = pytest.mark.integration
+
+TEST_MODELS = Path(__file__).parents[1] / "models"
+STEP_SECONDS = 2.0  # long enough that every client arrives while the admitted one runs
+CLIENTS = 6
+
+
+@pytest.fixture(scope="module")
+def slow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerOptions]:
+    """A server with the ``sleepy`` step, one request at a time."""
+    repository = tmp_path_factory.mktemp("admission")
+    shutil.copytree(TEST_MODELS / "sleepy", repository / "sleepy")
+    config = read_config(repository / "sleepy" / "config.pbtxt")
+    config.max_batch_size = 1
+    del config.parameters["execute_timeout_s"]
+    (repository / "sleepy" / "config.pbtxt").write_text(text_format.MessageToString(config))
+    http, grpc, metrics = free_ports(3)
+    options = ServerOptions(repository=repository, http_port=http, grpc_port=grpc, metrics_port=metrics,
+                            load_models=("sleepy",), watchdog=False)
+    with (repository / "server.log").open("wb") as log, EmbeddedServer(options, log=log):
+        yield options
+
+
+@pytest.fixture(scope="module")
+def front(slow_server: ServerOptions) -> Iterator[Nginx]:
+    """The front with one request in flight per replica."""
+    (port,) = free_ports(1)
+    with Nginx(port, [slow_server.http_url], admission=Admission(per_replica=1)) as nginx:
+        yield nginx
+
+
+def sleep_request(url: str) -> tuple[int, dict[str, str], str]:
+    """POST one ``sleepy`` request; (status, headers, body)."""
+    body = json.dumps({"inputs": [{"name": "SECONDS", "shape": [1, 1], "datatype": "FP32",
+                                   "data": [STEP_SECONDS]}]}).encode()
+    request = urllib.request.Request(f"http://{url}/v2/models/sleepy/infer", body,
+                                     {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, dict(response.headers), response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read().decode()
+
+
+def test_past_the_bound_clients_are_refused_with_retry_after_and_words(front: Nginx) -> None:
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        answers = list(pool.map(lambda _: sleep_request(front.url), range(CLIENTS)))
+    statuses = sorted(status for status, _, _ in answers)
+    refused = [(headers, body) for status, headers, body in answers if status == 503]
+    print(f"front, 1 in flight per replica, {CLIENTS} clients at once: statuses {statuses}")
+    assert statuses.count(200) >= 1 and len(refused) >= 1 and set(statuses) <= {200, 503}, statuses
+    for headers, body in refused:
+        assert headers.get("Retry-After") == "1", headers
+        assert "overloaded" in json.loads(body)["error"], body
+
+
+def test_a_refusal_comes_before_the_body_is_read(front: Nginx) -> None:
+    """With the slot taken, a request that announces a large body and sends none is refused at once."""
+    with ThreadPoolExecutor(1) as pool:
+        held = pool.submit(sleep_request, front.url)
+        # Wait until the admitted request holds the slot: a probe without a body is refused.
+        host, port = front.url.split(":")
+        head = (b"POST /v2/models/sleepy/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 1000000\r\n\r\n")
+        answer = b""
+        for _ in range(200):
+            with socket.create_connection((host, int(port)), timeout=30) as sock:
+                sock.sendall(head)  # the header only: nginx would wait client_body_timeout for the body
+                answer = sock.recv(4096)
+            if b" 503 " in answer.split(b"\r\n")[0]:
+                break
+        assert held.result()[0] == 200
+    status_line, _, rest = answer.partition(b"\r\n")
+    print(f"refusal without a body: {status_line.decode()}")
+    assert b" 503 " in status_line, answer[:300]
+    assert b"Retry-After: 1" in rest and b"overloaded" in rest
+
+
+def test_health_is_not_bounded(front: Nginx, slow_server: ServerOptions) -> None:
+    with ThreadPoolExecutor(2) as pool:
+        held = pool.submit(sleep_request, front.url)
+        with urllib.request.urlopen(f"http://{front.url}/v2/health/ready", timeout=10) as response:
+            assert response.status == 200
+        assert held.result()[0] == 200
