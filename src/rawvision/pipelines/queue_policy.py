@@ -31,9 +31,9 @@ DECLARED_CAPACITY: dict[str, float] = {
     "mnist_torchscript": 850.0,   # docs/perf.md, row 15
     "fashion_mnist": 1000.0,      # docs/perf.md, row 15
     "imagenet": 48.6,             # 16 connections, server on one core (issue 19's measurement)
-    "ocr": 32.0,
+    "ocr": 32.0,                  # not measured per request: ocr_recognize takes a batch of lines per BLS call
     "faces": 12.0,                # placeholder until measured: CenterFace at 640x640
-    "mnist_detect": 200.0,        # placeholder until measured: a 0.2 M-parameter detector at 256x256                  # not measured per request: ocr_recognize takes a batch of lines per BLS call
+    "mnist_detect": 200.0,        # placeholder until measured: a 0.2 M-parameter detector at 256x256
 }
 """Requests per second one server answers, per pipeline (the prefix of its step names), on this machine class."""
 
