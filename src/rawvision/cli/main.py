@@ -26,7 +26,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     options = ServerOptions(repository=args.repository, http_port=args.http_port, grpc_port=args.grpc_port,
                             metrics_port=args.metrics_port, model_control_mode=args.model_control_mode,
-                            load_models=tuple(args.load_model), admin_key=args.admin_key)
+                            load_models=tuple(args.load_model), admin_key=args.admin_key,
+                            extra_args=tuple(args.triton_arg))
     policy = RestartPolicy(initial_backoff=args.restart_backoff, max_backoff=args.max_restart_backoff,
                            max_crashes=args.max_crashes, window=args.crash_window)
     supervisor = Supervisor(options, policy, sink=sys.stderr.buffer, start_timeout=args.timeout,
@@ -169,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-crashes", type=int, default=5,
                        help="give up (exit code 3) after this many crashes within --crash-window seconds")
     serve.add_argument("--crash-window", type=float, default=300.0)
+    serve.add_argument("--triton-arg", action="append", default=[], metavar="ARG",
+                       help="one more tritonserver argument, repeatable, e.g. "
+                       "--triton-arg=--backend-config=python,shm-default-byte-size=16777216")
     serve.add_argument("--supervisor-port", type=int, default=8003,
                        help="port of the supervisor's own /metrics (restarts, crashes); 0: none")
     serve.set_defaults(run=_serve)
