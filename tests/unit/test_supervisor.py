@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from rawvision.server import debris
+from rawvision.server.embedded import ServerOptions
 from rawvision.server.metrics import parse, value
-from rawvision.server.supervisor import RestartPolicy, SupervisorStats, cause_label, exit_cause
+from rawvision.server.supervisor import RestartPolicy, Supervisor, SupervisorStats, cause_label, exit_cause
 
 StandIns = tuple[str, str, list[subprocess.Popen[bytes]]]  # our prefix, another prefix, their stub processes
 
@@ -96,3 +99,13 @@ def test_debris_of_one_prefix_is_removed_and_nothing_else(stand_ins: StandIns) -
     assert their_stub.poll() is None
     assert [p.pid for p in debris.stub_processes(theirs)] == [their_stub.pid]
     assert len(debris.regions(theirs)) == 1
+
+
+def test_a_restart_loads_the_models_that_were_ready() -> None:
+    options = ServerOptions(load_models=("mnist",))
+    supervisor = Supervisor(options, sink=io.BytesIO())
+    assert supervisor._options() == options  # nothing recorded yet: the options as given
+    supervisor.loaded = {"mnist": ["1"], "mnist_onnx": ["2"], "imagenet": ["1"]}  # e.g. imagenet loaded later
+    assert supervisor._options().load_models == ("imagenet", "mnist", "mnist_onnx")
+    assert Supervisor(replace(options, model_control_mode="none"), sink=io.BytesIO())._options().load_models == (
+        "mnist",)
