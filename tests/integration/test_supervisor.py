@@ -24,6 +24,7 @@ import tritonclient.http as httpclient
 
 from rawvision.imaging import encode
 from rawvision.server import debris
+from rawvision.server.control import ModelControl
 from rawvision.server.embedded import free_ports
 from rawvision.server.metrics import scrape, value
 from tests.polling import wait_for
@@ -112,13 +113,31 @@ def stop(serve: Serve) -> int:
 
 @pytest.fixture
 def serving(repository: Path, tmp_path: Path) -> Iterator[Serve]:
-    serve = launch(repository, tmp_path, "--load-model", "mnist")
+    """``serve`` on ``mnist``'s models (linked) and the test model ``sleepy`` (loaded later, by the test)."""
+    small = tmp_path / "repository"
+    small.mkdir()
+    for name in ("mnist", "mnist_onnx", "mnist_preprocess", "mnist_postprocess"):
+        (small / name).symlink_to(repository / name)
+    shutil.copytree(TEST_MODELS / "sleepy", small / "sleepy")
+    serve = launch(small, tmp_path, "--load-model", "mnist")
     try:
         assert wait_for(serve.ready, limit=240), serve.log.read_text(errors="replace")[-3000:]
         yield serve
     finally:
         assert stop(serve) == 0, serve.log.read_text(errors="replace")[-3000:]
         assert serve.leftovers() == []
+
+
+def serving_models(serve: Serve) -> set[str]:
+    """The models READY on the server now."""
+    with ModelControl(serve.http_url) as control:
+        return {row.name for row in control.models() if row.state == "READY"}
+
+
+def supervisor_models(serve: Serve) -> set[str]:
+    """The models READY at the supervisor's last look (what it loads again after a crash)."""
+    samples = scrape(f"http://127.0.0.1:{serve.ports[3]}/metrics")
+    return {s.labels["model"] for s in samples if s.name == "rawvision_server_model_ready"}
 
 
 @dataclass(frozen=True)
@@ -152,6 +171,9 @@ def test_kill_9_under_load_restarts_warm_and_fails_only_in_the_window(serving: S
                 client = httpclient.InferenceServerClient(serving.http_url, network_timeout=60, connection_timeout=5)
         client.close()
 
+    with ModelControl(serving.http_url) as control:
+        control.load("sleepy")  # loaded through the control API: the restart must bring it back too
+    assert wait_for(lambda: "sleepy" in supervisor_models(serving))  # the supervisor's last look has it
     (victim,) = serving.tritonservers()
     threads = [threading.Thread(target=load) for _ in range(8)]
     for thread in threads:
@@ -172,6 +194,7 @@ def test_kill_9_under_load_restarts_warm_and_fails_only_in_the_window(serving: S
     failed = [o for o in outcomes if not o.ok]
     # Outside the window no request fails: none answered before the kill, none sent after ready again.
     assert not [o for o in failed if o.done < killed or o.sent > ready_again], failed[:3]
+    assert serving_models(serving) >= {"mnist", "sleepy"}
     samples = scrape(f"http://127.0.0.1:{serving.ports[3]}/metrics")
     assert value(samples, "rawvision_server_restarts_total") == 1
     assert value(samples, "rawvision_server_crashes_total", cause="SIGKILL") == 1

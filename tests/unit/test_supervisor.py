@@ -54,6 +54,9 @@ def test_the_metrics_are_prometheus_text_the_parser_reads() -> None:
     assert value(samples, "rawvision_server_crashes_total", cause="SIGABRT") == 1
     assert value(samples, "rawvision_server_crashes_total") == 2
     assert value(samples, "rawvision_server_up") == 1
+    stats.loaded = {"mnist": ["1"], "mnist_onnx": ["1", "2"]}
+    samples = parse(stats.prometheus())
+    assert value(samples, "rawvision_server_model_ready", model="mnist_onnx") == 2
 
 
 def test_prefixes_are_unique_end_in_a_separator_and_carry_the_owner(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -105,7 +108,7 @@ def test_a_restart_loads_the_models_that_were_ready() -> None:
     options = ServerOptions(load_models=("mnist",))
     supervisor = Supervisor(options, sink=io.BytesIO())
     assert supervisor._options() == options  # nothing recorded yet: the options as given
-    supervisor.loaded = {"mnist": ["1"], "mnist_onnx": ["2"], "imagenet": ["1"]}  # e.g. imagenet loaded later
+    supervisor.stats.loaded = {"mnist": ["1"], "mnist_onnx": ["2"], "imagenet": ["1"]}  # e.g. imagenet loaded later
     assert supervisor._options().load_models == ("imagenet", "mnist", "mnist_onnx")
     assert Supervisor(replace(options, model_control_mode="none"), sink=io.BytesIO())._options().load_models == (
         "mnist",)

@@ -97,6 +97,7 @@ class SupervisorStats:
     up: bool = False
     last_start_seconds: float = 0.0
     crashes: collections.Counter[str] = field(default_factory=collections.Counter)
+    loaded: dict[str, list[str]] = field(default_factory=dict)  # explicit mode: what a restart loads again
 
     def prometheus(self) -> str:
         """The counters in Prometheus text exposition format."""
@@ -111,7 +112,11 @@ class SupervisorStats:
                   "# TYPE rawvision_server_up gauge", f"rawvision_server_up {int(self.up)}",
                   "# HELP rawvision_server_start_seconds Seconds from the last (re)start to ready.",
                   "# TYPE rawvision_server_start_seconds gauge",
-                  f"rawvision_server_start_seconds {self.last_start_seconds:.3f}"]
+                  f"rawvision_server_start_seconds {self.last_start_seconds:.3f}",
+                  "# HELP rawvision_server_model_ready READY at the supervisor's last look: what a restart loads.",
+                  "# TYPE rawvision_server_model_ready gauge"]
+        lines += [f'rawvision_server_model_ready{{model="{name}",version="{version}"}} 1'
+                  for name, versions in sorted(self.loaded.items()) for version in versions]
         return "\n".join(lines) + "\n"
 
 
@@ -197,7 +202,6 @@ class Supervisor:
         self.metrics_port = metrics_port
         self.index_interval = index_interval
         self.stats = SupervisorStats()
-        self.loaded: dict[str, list[str]] = {}  # explicit mode: model → READY versions at the last look
         self._signals = 0
         self._crashes: list[float] = []
 
@@ -264,9 +268,9 @@ class Supervisor:
 
     def _options(self) -> ServerOptions:
         """The options of the next start: the same, with the models READY at the last look (explicit mode)."""
-        if self.options.model_control_mode != "explicit" or not self.loaded:
+        if self.options.model_control_mode != "explicit" or not self.stats.loaded:
             return self.options
-        return replace(self.options, load_models=tuple(sorted(self.loaded)))
+        return replace(self.options, load_models=tuple(sorted(self.stats.loaded)))
 
     def _watch(self, server: EmbeddedServer) -> None:
         """Return when the server exits or a stop is asked for; record its READY models meanwhile."""
@@ -288,14 +292,14 @@ class Supervisor:
         for row in rows:
             if row.state == "READY":
                 loaded.setdefault(row.name, []).append(row.version)
-        self.loaded = {name: sorted(versions, key=int) for name, versions in loaded.items()}
+        self.stats.loaded = {name: sorted(versions, key=int) for name, versions in loaded.items()}
 
     def _restore_versions(self, server: EmbeddedServer) -> None:
         """Load again the versions that were READY before a crash where they differ from the repository's policy."""
-        if not self.loaded or self.options.model_control_mode != "explicit":
+        if not self.stats.loaded or self.options.model_control_mode != "explicit":
             return
         with ModelControl(self.options.http_url, self.options.admin_key) as control:
-            for name, versions in sorted(self.loaded.items()):
+            for name, versions in sorted(self.stats.loaded.items()):
                 if self.stopping:
                     return
                 if control.ready_versions(name) != versions:
