@@ -268,3 +268,17 @@ def test_tritonserver_dies_with_a_killed_supervisor(repository: Path, tmp_path: 
     assert serve.leftovers() == []
     print(f"\nsupervisor SIGKILLed: tritonserver died with it; left behind {left.stubs} stubs and {left.regions} "
           f"regions ({left.region_bytes / 2**20:.1f} MiB), removed by the test")
+
+
+def test_sigterm_during_a_restart_leaves_nothing(tmp_path: Path) -> None:
+    repository = tmp_path / "repository"
+    shutil.copytree(TEST_MODELS / "crashy", repository / "crashy")
+    serve = launch(repository, tmp_path, "--load-model", "crashy", "--max-crashes", "100", "--restart-backoff", "0.2")
+    try:
+        assert wait_for(lambda: "restarting in" in serve.log.read_text(errors="replace"), limit=120)
+    finally:
+        code = stop(serve)  # lands in the backoff or in the next start: both are a restart under way
+    assert code == 0, serve.log.read_text(errors="replace")[-3000:]
+    assert serve.leftovers() == []
+    restarts = serve.log.read_text(errors="replace").count("restarting in")
+    print(f"\nSIGTERM after {restarts} crash(es) of a server that aborts at start: exit {code}, nothing left")
