@@ -254,6 +254,10 @@ class Supervisor:
                     raise GaveUp(f"tritonserver could not start: {exc}\n"
                                  f"last lines of its log:\n{_indent(tail.lines)}") from exc
                 LOGGER.warning("tritonserver did not become ready: %s", exc)
+            except Exception as exc:  # restoring versions or the ready report failed: a crash if the server died
+                if server.process.poll() is None:
+                    raise
+                LOGGER.warning("tritonserver died while it was being made ready: %s", exc)
             finally:
                 self.stats.up = False
                 server.stop(self.stop_timeout, should_hurry=self._hurry(serving))
