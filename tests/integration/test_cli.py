@@ -18,10 +18,10 @@ RAWVISION = str(Path(sys.executable).with_name("rawvision"))
 
 
 def test_serve_answers_classify_and_stops_cleanly_on_sigint(repository, mnist_split, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    http, grpc, metrics = free_ports(3)
+    http, grpc, metrics, supervisor = free_ports(4)
     serve = subprocess.Popen(
         [RAWVISION, "serve", "--repository", str(repository), "--http-port", str(http),
-         "--grpc-port", str(grpc), "--metrics-port", str(metrics)],
+         "--grpc-port", str(grpc), "--metrics-port", str(metrics), "--supervisor-port", str(supervisor)],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         assert serve.stdout is not None

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType
 
 from rawvision.cli.detect import add_detect_parser
 from rawvision.cli.export import add_export_parser
@@ -24,30 +22,34 @@ DEFAULT_REPOSITORY = Path("model_repository")
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import time
-
     from rawvision.server.embedded import EmbeddedServer, ServerOptions
+    from rawvision.server.supervisor import GaveUp, RestartPolicy, Supervisor
     from rawvision.server.warmup_stats import model_stats, step_warmups, summary
 
     options = ServerOptions(repository=args.repository, http_port=args.http_port, grpc_port=args.grpc_port,
                             metrics_port=args.metrics_port, model_control_mode=args.model_control_mode,
-                            load_models=tuple(args.load_model), admin_key=args.admin_key)
-    started = time.monotonic()
-    server = EmbeddedServer(options).start(timeout=args.timeout)
-    seconds = time.monotonic() - started
-    print(f"Triton ready: HTTP http://{options.http_url}  gRPC {options.grpc_url}  "
-          f"metrics http://{options.host}:{options.metrics_port}/metrics  (Ctrl-C stops)", flush=True)
-    print(f"started in {seconds:.1f} s (start-up and warm-up); {summary(step_warmups(model_stats(options.http_url)))}",
-          flush=True)
+                            load_models=tuple(args.load_model), admin_key=args.admin_key,
+                            extra_args=tuple(args.triton_arg))
+    policy = RestartPolicy(initial_backoff=args.restart_backoff, max_backoff=args.max_restart_backoff,
+                           max_crashes=args.max_crashes, window=args.crash_window)
+    supervisor = Supervisor(options, policy, sink=sys.stderr.buffer, start_timeout=args.timeout,
+                            stop_timeout=args.stop_timeout, metrics_port=args.supervisor_port or None)
 
-    def forward(signum: int, _frame: FrameType | None) -> None:
-        server.process.send_signal(signum)
+    def ready(server: EmbeddedServer, seconds: float, restarts: int) -> None:
+        if restarts:
+            print(f"Triton ready again after restart {restarts}, {seconds:.1f} s after its start", flush=True)
+            return
+        print(f"Triton ready: HTTP http://{options.http_url}  gRPC {options.grpc_url}  "
+              f"metrics http://{options.host}:{options.metrics_port}/metrics  (Ctrl-C stops)", flush=True)
+        print(f"started in {seconds:.1f} s (start-up and warm-up); "
+              f"{summary(step_warmups(model_stats(options.http_url)))}", flush=True)
 
-    signal.signal(signal.SIGINT, forward)
-    signal.signal(signal.SIGTERM, forward)
-    code = server.process.wait()
-    server.stop()
-    return 0 if code in (0, -signal.SIGINT, -signal.SIGTERM) else code
+    try:
+        supervisor.run(ready)
+    except GaveUp as exc:
+        print(f"rawvision serve: {exc}", file=sys.stderr, flush=True)
+        return 3
+    return 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -162,6 +164,19 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--admin-key", default=admin_key_from_env(),
                        help="require this key for load/unload/index (default: $RAWVISION_ADMIN_KEY)")
     serve.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for readiness")
+    serve.add_argument("--stop-timeout", type=float, default=30.0,
+                       help="seconds a stop waits for a graceful shutdown before it kills the server")
+    serve.add_argument("--restart-backoff", type=float, default=0.5,
+                       help="seconds before the first restart after a crash; doubles per crash in the window")
+    serve.add_argument("--max-restart-backoff", type=float, default=10.0)
+    serve.add_argument("--max-crashes", type=int, default=5,
+                       help="give up (exit code 3) after this many crashes within --crash-window seconds")
+    serve.add_argument("--crash-window", type=float, default=300.0)
+    serve.add_argument("--triton-arg", action="append", default=[], metavar="ARG",
+                       help="one more tritonserver argument, repeatable, e.g. "
+                       "--triton-arg=--backend-config=python,shm-default-byte-size=16777216")
+    serve.add_argument("--supervisor-port", type=int, default=8003,
+                       help="port of the supervisor's own /metrics (restarts, crashes); 0: none")
     serve.set_defaults(run=_serve)
 
     add_models_parser(commands)

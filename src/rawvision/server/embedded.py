@@ -3,13 +3,16 @@
 The wheel carries the server binary, the Python backend and one backend stub per Python version; this
 module lays out a backend directory with the stub that matches the running interpreter, points the
 server at the repository with ``--model-config-name=embedded``, and waits for readiness.
+
+The server runs under ``setpriv --pdeathsig KILL`` (util-linux), so the kernel kills it when the thread
+that started it dies, even by SIGKILL: start servers from the main thread (or one that outlives them).
+Every stop removes what the server left (its stubs and ``/dev/shm`` regions, see :mod:`.debris`).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import secrets
 import shutil
 import signal
 import subprocess
@@ -19,7 +22,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -27,6 +30,7 @@ from typing import IO, Literal
 
 from rawvision.repository import EMBEDDED_CONFIG_NAME
 from rawvision.server.control import admin_headers, restricted_api_args
+from rawvision.server.debris import Debris, new_prefix, remove_debris
 from rawvision.server.watchdog import StubWatchdog
 
 LOGGER = logging.getLogger(__name__)
@@ -36,6 +40,10 @@ ControlMode = Literal["none", "poll", "explicit"]
 
 class ServerError(RuntimeError):
     """The server could not be started or did not become ready."""
+
+
+class StartInterrupted(ServerError):
+    """A stop was asked for while the server was starting."""
 
 
 @dataclass(frozen=True)
@@ -133,8 +141,17 @@ def server_environment(workdir: Path | None = None) -> dict[str, str]:
     return env
 
 
-def server_command(options: ServerOptions, backends: Path) -> list[str]:
-    """The ``tritonserver`` command line for ``options``."""
+def death_signal_prefix() -> list[str]:
+    """``setpriv --pdeathsig KILL --``: the server dies with whoever started it (empty without setpriv)."""
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        LOGGER.warning("setpriv (util-linux) not found: tritonserver can outlive a killed parent")
+        return []
+    return [setpriv, "--pdeathsig", "KILL", "--"]
+
+
+def server_command(options: ServerOptions, backends: Path, shm_prefix: str | None = None) -> list[str]:
+    """The ``tritonserver`` command line for ``options``, its shared-memory regions named ``shm_prefix*``."""
     binary = _pytriton_root() / "tritonserver" / "bin" / "tritonserver"
     command = [
         str(binary),
@@ -151,8 +168,8 @@ def server_command(options: ServerOptions, backends: Path) -> list[str]:
         "--allow-gpu-metrics=false",
         "--strict-readiness=true",
         "--exit-on-error=true",
-        # A unique shared-memory prefix lets several servers run side by side.
-        f"--backend-config=python,shm-region-prefix-name=rawvision{os.getpid()}{secrets.token_hex(3)}",
+        # A unique shared-memory prefix lets several servers run side by side, and finds their debris.
+        f"--backend-config=python,shm-region-prefix-name={shm_prefix or new_prefix()}",
     ]
     if options.model_control_mode == "explicit":
         command += [f"--load-model={name}" for name in startup_models(options)]
@@ -179,6 +196,9 @@ class EmbeddedServer:
         self._process: subprocess.Popen[bytes] | None = None
         self._workdir: Path | None = None
         self.watchdog: StubWatchdog | None = None
+        self.shm_prefix = ""  # set by launch(); each launch gets a new one
+        self.returncode: int | None = None  # set by stop()
+        self.debris = Debris(0, 0, 0)  # what the last stop removed
 
     @property
     def process(self) -> subprocess.Popen[bytes]:
@@ -187,52 +207,66 @@ class EmbeddedServer:
             raise ServerError("the server is not running")
         return self._process
 
-    def start(self, timeout: float = 180.0) -> EmbeddedServer:
-        """Start the server and block until ``/v2/health/ready`` answers 200."""
+    def launch(self) -> subprocess.Popen[bytes]:
+        """Start the server process without waiting for it."""
         if not Path(self.options.repository).is_dir():
             raise ServerError(f"model repository {self.options.repository} does not exist")
         self._workdir = Path(tempfile.mkdtemp(prefix="rawvision-triton-"))
-        command = server_command(self.options, prepare_backends(self._workdir))
+        self.shm_prefix = new_prefix()
+        self.returncode = None
+        command = server_command(self.options, prepare_backends(self._workdir), self.shm_prefix)
         LOGGER.info("starting %s", " ".join(command))
-        self._process = subprocess.Popen(command, env=server_environment(self._workdir), stdout=self._log,
-                                         stderr=subprocess.STDOUT if self._log else None)
+        self._process = subprocess.Popen([*death_signal_prefix(), *command], env=server_environment(self._workdir),
+                                         stdout=self._log, stderr=subprocess.STDOUT if self._log else None,
+                                         start_new_session=True)  # a terminal's Ctrl-C reaches it through stop()
+        return self._process
+
+    def start(self, timeout: float = 180.0, should_stop: Callable[[], bool] | None = None) -> EmbeddedServer:
+        """Start the server and block until ``/v2/health/ready`` answers 200.
+
+        ``should_stop`` is polled while waiting: when it says so, the server is stopped and
+        :class:`StartInterrupted` raised. On any failure the server is killed and cleaned up.
+        """
         try:
-            self.wait_ready(timeout)
+            self.launch()
+            self.wait_ready(timeout, should_stop)
         except BaseException:
-            self.stop()
+            self.stop(should_hurry=lambda: True)  # not ready: nothing to drain, so no graceful wait
             raise
         if self.options.watchdog and self.options.model_control_mode == "explicit":
-            self.watchdog = StubWatchdog(self._process.pid, self.options.http_url,
+            self.watchdog = StubWatchdog(self.process.pid, self.options.http_url,
                                          headers=admin_headers(self.options.admin_key)).start()
         elif self.options.watchdog:
             LOGGER.info("no stub watchdog: reloading a model needs explicit model-control mode")
         return self
 
-    def wait_ready(self, timeout: float) -> None:
+    def wait_ready(self, timeout: float, should_stop: Callable[[], bool] | None = None) -> None:
         """Poll the readiness endpoint until it answers 200, the process exits, or ``timeout`` passes."""
-        wait_until_ok(f"http://{self.options.http_url}/v2/health/ready", self.process, timeout, "tritonserver")
+        wait_until_ok(f"http://{self.options.http_url}/v2/health/ready", self.process, timeout, "tritonserver",
+                      should_stop)
 
-    def stop(self, timeout: float = 30.0) -> int | None:
-        """Terminate, wait, then kill if needed; return the exit code."""
-        code = None
+    def stop(self, timeout: float = 30.0, should_hurry: Callable[[], bool] | None = None) -> int | None:
+        """Terminate, wait, then kill if needed; remove the server's debris; return the exit code.
+
+        ``should_hurry`` is polled while waiting: when it says so, the server is killed at once.
+        """
         if self.watchdog is not None:
             self.watchdog.stop()
             self.watchdog = None
         if self._process is not None:
             if self._process.poll() is None:
                 self._process.send_signal(signal.SIGTERM)
-                try:
-                    self._process.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    LOGGER.warning("tritonserver did not stop within %.0f s; killing it", timeout)
+                if not _wait_exit(self._process, timeout, should_hurry):
+                    LOGGER.info("killing tritonserver (pid %d)", self._process.pid)
                     self._process.kill()
                     self._process.wait()
-            code = self._process.returncode
+            self.returncode = self._process.returncode
             self._process = None
-        if self._workdir is not None:
+        if self._workdir is not None:  # launched and not yet cleaned up
+            self.debris = remove_debris(self.shm_prefix)
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
-        return code
+        return self.returncode
 
     def __enter__(self) -> EmbeddedServer:
         return self.start() if self._process is None else self
@@ -242,10 +276,26 @@ class EmbeddedServer:
         self.stop()
 
 
-def wait_until_ok(url: str, process: subprocess.Popen[bytes], timeout: float, name: str) -> None:
-    """Poll ``url`` until it answers 200; :class:`ServerError` if ``process`` exits first or time runs out."""
+def _wait_exit(process: subprocess.Popen[bytes], timeout: float, should_hurry: Callable[[], bool] | None) -> bool:
+    """Whether ``process`` exited within ``timeout`` (``False`` as soon as ``should_hurry`` says so)."""
+    deadline = time.monotonic() + timeout
+    while process.poll() is None:
+        if time.monotonic() >= deadline or (should_hurry is not None and should_hurry()):
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def wait_until_ok(url: str, process: subprocess.Popen[bytes], timeout: float, name: str,
+                  should_stop: Callable[[], bool] | None = None) -> None:
+    """Poll ``url`` until it answers 200; :class:`ServerError` if ``process`` exits first or time runs out.
+
+    :class:`StartInterrupted` as soon as ``should_stop`` says so.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if should_stop is not None and should_stop():
+            raise StartInterrupted(f"{name} was stopped before it was ready")
         code = process.poll()
         if code is not None:
             raise ServerError(f"{name} exited with code {code} before it was ready")

@@ -122,7 +122,7 @@ class StubWatchdog:
             # is no crash. Nor is the end of an old version's stubs after a swap (checked in _reload).
             starting = {model for pid, (model, _version) in now.items() if pid not in seen}
             for model, version in sorted(reload_candidates(seen, now, started)):
-                if self._stop.is_set() or not client.is_server_live():
+                if self._stop.is_set() or not _live(client):
                     break
                 self._reload(client, model, version)
             started = starting
@@ -138,3 +138,13 @@ class StubWatchdog:
             self.reloads.append((model, time.monotonic()))
         except InferenceServerException as exc:
             LOGGER.error("could not reload model %s: %s", model, exc)
+        except Exception as exc:  # the connection broke: the server died mid-call (its supervisor restarts it)
+            LOGGER.error("could not reload model %s, the server did not answer: %s", model, exc)
+
+
+def _live(client: httpclient.InferenceServerClient) -> bool:
+    """Whether the server answers live (``False`` when it cannot be reached)."""
+    try:
+        return bool(client.is_server_live())
+    except Exception:  # refused or broken connection: a dead server
+        return False
