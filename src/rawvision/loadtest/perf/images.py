@@ -2,8 +2,9 @@
 
 Photos (3-channel models): scikit-image's astronaut, coffee, chelsea and rocket, centre-cut to 4:3 and
 resized to 320x240 … 4000x3000 (12 MP); JPEG (quality 90) except the 320x240 and 1024x768 versions of
-astronaut and coffee, which are PNG. Digits (28x28 models): eight held-out MNIST or Fashion-MNIST images at
-28, 56, 112 and 280 px, alternately PNG and JPEG.
+astronaut and coffee, which are PNG. Detectors get the same mixed photos (astronaut has a face, the other
+three none) and astronaut at 768x576 as the typical photo. Digits (28x28 models): eight held-out MNIST or
+Fashion-MNIST images at 28, 56, 112 and 280 px, alternately PNG and JPEG.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ PHOTO_SIZES = ((320, 240), (640, 480), (1024, 768), (2048, 1536), (4000, 3000))
 PNG_PHOTOS = {("astronaut", (320, 240)), ("astronaut", (1024, 768)), ("coffee", (320, 240)),
               ("coffee", (1024, 768))}
 TYPICAL_PHOTO = ("chelsea", (768, 576))
+TYPICAL_FACE_PHOTO = ("astronaut", (768, 576))
 DIGIT_SIZES = (28, 56, 112, 280)
 
 
@@ -60,7 +62,7 @@ def photo(name: str, size: tuple[int, int]) -> Image.Image:
     return _four_by_three(np.asarray(getattr(data, name)())).resize(size, Image.Resampling.BICUBIC)
 
 
-def photo_sets() -> tuple[ImageSet, ImageSet]:
+def photo_sets(typical_photo: tuple[str, tuple[int, int]] = TYPICAL_PHOTO) -> tuple[ImageSet, ImageSet]:
     """The mixed photo set and the typical photo (768x576 JPEG)."""
     images, labels = [], []
     for name in PHOTOS:
@@ -73,7 +75,7 @@ def photo_sets() -> tuple[ImageSet, ImageSet]:
                      f"{len(images)} photos from scikit-image ({', '.join(PHOTOS)}), cut to 4:3, each at "
                      f"{', '.join(f'{w}x{h}' for w, h in PHOTO_SIZES)}; {jpeg} JPEG (quality 90), "
                      f"{len(images) - jpeg} PNG (astronaut and coffee at 320x240 and 1024x768)")
-    name, size = TYPICAL_PHOTO
+    name, size = typical_photo
     typical = ImageSet("typical", (encode(photo(name, size), "JPEG"),), (f"{name} {size[0]}x{size[1]} JPEG",),
                        f"scikit-image's {name}, {size[0]}x{size[1]} JPEG (quality 90)")
     return mixed, typical
@@ -101,3 +103,8 @@ def digit_sets(fashion: bool) -> tuple[ImageSet, ImageSet]:
 def image_sets(ensemble_channels: int, fashion: bool) -> tuple[ImageSet, ImageSet]:
     """Digits for one-channel 28x28 models, photos otherwise."""
     return digit_sets(fashion) if ensemble_channels == 1 else photo_sets()
+
+
+def detection_sets() -> tuple[ImageSet, ImageSet]:
+    """A detector's images: the mixed photos (faces in astronaut only) and astronaut at 768x576 as the typical one."""
+    return photo_sets(TYPICAL_FACE_PHOTO)
