@@ -1,17 +1,19 @@
 """Typed step parameters: what each Python step reads from its config, unknown keys refused at initialize.
 
 A step's parameters are made of the core's own dataclasses (``PreprocessSpec``, ``DecodeLimits``,
-``DetectSpec``) plus its step options, all from one parameter map: a key that none of them has, such as
-``top_kk``, fails at ``initialize`` naming the model and the key (pytriton's ``ModelConfigParser`` is the
-example).
+``DetectSpec``, ``LetterboxSpec``, ``DetectOptions``) plus its step options, all from one parameter map:
+a key that none of them has, such as ``top_kk``, fails at ``initialize`` naming the model and the key
+(pytriton's ``ModelConfigParser`` is the example).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, Literal, TypeVar
 
+from rawvision.detection.letterbox import LetterboxSpec
+from rawvision.detection.options import DetectOptions
 from rawvision.imaging import DecodeLimits
 from rawvision.ocr.crop import RecognizeSpec
 from rawvision.ocr.detect import DetectSpec
@@ -20,7 +22,14 @@ from rawvision.transforms import PreprocessSpec
 
 DEFAULT_EXECUTE_TIMEOUT_S = 60.0
 _RECOGNIZE = RecognizeSpec()
-Spec = TypeVar("Spec", PreprocessSpec, DetectSpec)
+Spec = TypeVar("Spec", PreprocessSpec, DetectSpec, LetterboxSpec)
+HeadName = Literal["yolov8", "yolov5", "centerface"]
+HEAD_INPUTS: dict[str, tuple[str, ...]] = {
+    "yolov8": ("head_output",),
+    "yolov5": ("head_output",),
+    "centerface": ("heatmap", "scale", "offset", "landmarks"),
+}
+"""The tensors a detection postprocessing step takes from the core, per head, in the head's order."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,31 @@ class PostprocessParameters:
     label_filename: str = "labels.txt"
     apply_softmax: bool = True
     execute_timeout_s: float = DEFAULT_EXECUTE_TIMEOUT_S
+
+
+@dataclass(frozen=True)
+class DetectStepOptions:
+    """``*_postprocess`` of a detector: its head, the label file beside ``config.pbtxt``, the timeout."""
+
+    head: HeadName
+    label_filename: str = "labels.txt"
+    execute_timeout_s: float = DEFAULT_EXECUTE_TIMEOUT_S
+
+
+@dataclass(frozen=True)
+class DetectPostprocessParameters:
+    """A detector's postprocessing: head and labels, default options, and the letterbox to undo."""
+
+    step: DetectStepOptions
+    defaults: DetectOptions
+    spec: LetterboxSpec
+
+    @classmethod
+    def parse(cls, parameters: Mapping[str, str], model: str) -> DetectPostprocessParameters:
+        """Read all three from one parameter map; keys that none has are refused."""
+        refuse_unknown(parameters, model, DetectStepOptions, DetectOptions, LetterboxSpec)
+        return cls(parse_known(DetectStepOptions, parameters, model), parse_known(DetectOptions, parameters, model),
+                   LetterboxSpec.from_parameters(parameters, model))
 
 
 @dataclass(frozen=True)

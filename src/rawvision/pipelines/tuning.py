@@ -1,6 +1,7 @@
 """Instance and batching settings of each pipeline step: the one place their numbers live.
 
-Each built-in pipeline has its row; a pipeline added with ``rawvision add`` gets :data:`DEFAULT_SERVING`,
+Each built-in pipeline has its row; a pipeline added with ``rawvision add`` gets :data:`DEFAULT_SERVING`
+(a detector: :data:`DEFAULT_DETECT_SERVING`),
 the settings tuned for photos on a 2-core CPU (docs/perf.md): two decoding processes, and the core on
 one intra-op thread so the decoders keep the other core.
 """
@@ -66,13 +67,28 @@ first free instance (preferred batch 1, no delay): on 2 CPU cores batches formed
 other waited (docs/perf.md). Not measured in NVIDIA's container; a GPU host wants one core instance and
 no preferred batch size, so that batches form."""
 
+DETECTIONS = PipelineServing(
+    ensemble_max_batch_size=16,
+    preprocess=StepServing(max_batch_size=16, max_queue_delay_us=0, instances=2, preferred_batch_sizes=(1,)),
+    core=StepServing(max_batch_size=16, max_queue_delay_us=0, instances=2, kind="KIND_AUTO",
+                     preferred_batch_sizes=(1,), intra_op_threads=1),
+    postprocess=StepServing(max_batch_size=16, max_queue_delay_us=0),
+)
+"""Detectors on photos (faces, mnist_detect, and any added with ``--task detect``): the photo settings,
+two decoders (decode and letterbox dominate on large photos) and two network instances on one thread
+each for 2 CPU cores; the postprocessing (decode, NMS over the whole batch) is one vectorised call.
+Not yet measured on its own (the detection bench, issue 18, will)."""
+
 DEFAULT_SERVING = PHOTOS
+DEFAULT_DETECT_SERVING = DETECTIONS
 
 BUILTIN_SERVING: dict[str, PipelineServing] = {
     "mnist": SMALL_IMAGES,
     "fashion_mnist": SMALL_IMAGES,
     "mnist_torchscript_ensemble": SMALL_IMAGES,
     "imagenet": PHOTOS,
+    "faces": DETECTIONS,
+    "mnist_detect": DETECTIONS,
 }
 
 OCR_RUNNER_THREADS: dict[str, int] = {"ocr_detect": 2, "ocr_recognize": 2}

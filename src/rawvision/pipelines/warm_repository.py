@@ -26,6 +26,7 @@ from rawvision.ocr.pipeline import prepare
 from rawvision.pipelines.queue_policy import DEFAULT_POLICY, QueuePolicy, apply_queue_policy
 from rawvision.pipelines.warmup_samples import (
     WARMUP_DIR,
+    WarmupData,
     add_data_warmup,
     add_file_warmup,
     ocr_warmup_images,
@@ -65,14 +66,15 @@ def ocr_dims(repository: Path, preprocess: str = "ocr_preprocess") -> dict[str, 
 
 
 def configure_step(config: Any, files: Sequence[str], dims: Mapping[str, Sequence[int]],
-                   policy: QueuePolicy = DEFAULT_POLICY) -> None:
+                   policy: QueuePolicy = DEFAULT_POLICY, data: WarmupData | None = None) -> None:
     """Add warm-up and, to a batching step, the queue policy to one step's config in place.
 
     Every batching step is bounded, not only the entry: when a later step is the slowest (``imagenet_onnx``
     on 2 cores), its own queue is where an overload piles up (measured: docs/reliability.md, "Bounded under overload").
     An entry step decodes its sample ``files``; any other step gets random data, except a step that calls
     another model by BLS (``ocr_lines``): zero data finds no text, so it does not call a model that may
-    still be loading (a failed warm-up fails the load).
+    still be loading (a failed warm-up fails the load). ``data`` overrides that choice (a detector's
+    postprocessing warms on zeros).
     """
     if config.platform == "ensemble":
         raise ValueError(f"{config.name}: Triton cannot warm an ensemble (server issue #6326); warm its steps")
@@ -83,7 +85,8 @@ def configure_step(config: Any, files: Sequence[str], dims: Mapping[str, Sequenc
         add_file_warmup(config, files, typical_batch_sizes(config))
         return
     calls_models = "recognizer" in config_parameters(config)
-    add_data_warmup(config, typical_batch_sizes(config), "zero" if calls_models else "random",
+    chosen: WarmupData = data or ("zero" if calls_models else "random")
+    add_data_warmup(config, typical_batch_sizes(config), chosen,
                     dims={name: dims[name] for name in (t.name for t in config.input) if name in dims})
 
 

@@ -68,6 +68,17 @@ def warmup_images(spec: PreprocessSpec) -> dict[str, bytes]:
     return {"photo_jpeg": _encoded(photo, "JPEG"), "photo_png": _encoded(photo.resize((320, 240)), "PNG")}
 
 
+@functools.cache
+def letterbox_warmup_images() -> dict[str, bytes]:
+    """Photos for a letterboxing step: landscape JPEG at a phone size, portrait PNG smaller.
+
+    Two sizes and both orientations, so the first requests find the resize and padding paths warm.
+    """
+    photo = _photo()
+    portrait = photo.transpose(Image.Transpose.ROTATE_90).resize((240, 320))
+    return {"photo_jpeg": _encoded(photo, "JPEG"), "portrait_png": _encoded(portrait, "PNG")}
+
+
 def ocr_warmup_images() -> dict[str, bytes]:
     """A rendered page of text as JPEG, for the OCR entry step."""
     from rawvision.ocr.synthetic import render

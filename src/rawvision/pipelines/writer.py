@@ -1,4 +1,7 @@
-"""A pipeline description → its four ``ModelConfig`` protos → ``config.pbtxt`` files.
+"""A pipeline description of any kind → its four ``ModelConfig`` protos → ``config.pbtxt`` files.
+
+One writer for every kind: the description supplies its spec parameters, its step tensors and its
+adapter modules (:class:`rawvision.pipelines.description.PipelineKind`).
 
 Every core model's ``configs/embedded.pbtxt`` is generated here from its native config (Python backend,
 ``embedded_runner.py``, runner parameters), for the classifier pipelines and OCR's models alike.
@@ -14,32 +17,24 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
 from rawvision.pipelines.description import (
-    CLASSIFIER_OUTPUTS,
     IMAGE_INPUT,
-    LOGITS,
+    LABELS_FILE,
     PREPROCESSED,
     CoreSpec,
-    PipelineDescription,
+    PipelineKind,
     Tensor,
 )
 from rawvision.pipelines.tuning import StepServing
 from rawvision.pipelines.warm_repository import configure_step
-from rawvision.pipelines.warmup_samples import WARMUP_DIR, serialize_bytes, warmup_images
+from rawvision.pipelines.warmup_samples import WARMUP_DIR, serialize_bytes
 from rawvision.repository import EMBEDDED_CONFIG_NAME, GENERATED_MARK, RUNNER_FILENAME, ModelConfig
 
 StepKind = Literal["preprocess", "core", "postprocess", "ensemble"]
-LABELS_FILE = "labels.txt"
 HEADER = f"{GENERATED_MARK} from the pipeline's description; regenerate, do not edit.\n"
 EMBEDDED_NOTE = ("Embedded server (Python backend only): config.pbtxt with the same model file run by a "
                  "rawvision runner.")
 _NATIVE = {"onnx": ("backend", "onnxruntime"), "torchscript": ("platform", "pytorch_libtorch")}
 _RUNNER_FILE_PARAMETER = {"onnxruntime": "onnx_filename", "pytorch_libtorch": "torchscript_filename"}
-CLASSIFIER_TENSORS = (Tensor("LABELS", (-1,), "TYPE_STRING"), Tensor("SCORES", (-1,)),
-                      Tensor("CLASS_IDS", (-1,), "TYPE_INT64"))
-_ADAPTERS = {
-    "preprocess": ("the shared preprocessing model", "rawvision.backend.preprocess"),
-    "postprocess": ("the shared classification postprocessing", "rawvision.backend.postprocess"),
-}
 
 
 @dataclass(frozen=True)
@@ -50,15 +45,16 @@ class StepFile:
     text: str | bytes
 
 
-def finish_step(config: Any, step_kind: StepKind, description: PipelineDescription) -> Any:
+def finish_step(config: Any, step_kind: StepKind, description: PipelineKind) -> Any:
     """The one place where a step's config is completed before it is written: warm-up and queue policy.
 
     The preprocessing step warms up on the sample images :func:`pipeline_files` writes beside it; the
     other steps on data of their own shapes. Triton cannot warm an ensemble (server issue #6326).
     """
     if step_kind != "ensemble":
-        files = sorted(warmup_images(description.spec)) if step_kind == "preprocess" else []
-        configure_step(config, files, dims={})
+        files = sorted(description.warmup_images()) if step_kind == "preprocess" else []
+        data = description.postprocess_warmup if step_kind == "postprocess" else None
+        configure_step(config, files, dims={}, data=data)
     return config
 
 
@@ -90,28 +86,25 @@ def _parameters(config: Any, values: dict[str, str]) -> None:
         config.parameters[key].string_value = value
 
 
-def preprocess_config(description: PipelineDescription) -> Any:
-    """``NAME_preprocess``: image bytes → the spec's tensor, spec and limits as parameters."""
-    spec, limits = description.spec, description.limits
+def preprocess_config(description: PipelineKind) -> Any:
+    """``NAME_preprocess``: image bytes → the spec's tensor(s), spec and limits as parameters."""
     config = ModelConfig(name=description.steps.preprocess, backend="python")
     _add_tensor(config.input, Tensor(IMAGE_INPUT, (1,), "TYPE_STRING"))
-    _add_tensor(config.output, Tensor(PREPROCESSED, spec.output_shape))
+    for tensor in description.preprocess_outputs():
+        _add_tensor(config.output, tensor)
     _serve(config, description.serving.preprocess)
-    _parameters(config, {**spec.to_parameters(), "max_bytes": str(limits.max_bytes),
-                         "max_pixels": str(limits.max_pixels), "formats": ",".join(limits.formats)})
-    if limits.max_aspect_ratio != type(limits)().max_aspect_ratio:
-        _parameters(config, {"max_aspect_ratio": repr(limits.max_aspect_ratio)})
+    _parameters(config, description.spec_parameters())
     return finish_step(config, "preprocess", description)
 
 
-def core_config(description: PipelineDescription) -> Any:
+def core_config(description: PipelineKind) -> Any:
     """The core model's native config (ONNX Runtime or LibTorch backend, as NVIDIA's container runs it)."""
     core = description.core
     config = ModelConfig(name=description.steps.core)
     field_name, value = _NATIVE[core.format]
     setattr(config, field_name, value)
     image = _add_tensor(config.input, core.input)
-    image.format = model_config_pb2.ModelInput.Format.Value(f"FORMAT_{description.spec.layout}")
+    image.format = model_config_pb2.ModelInput.Format.Value(f"FORMAT_{description.layout}")
     _add_tensor(config.output, core.output, core.label_filename)
     for extra in core.extra_outputs:
         _add_tensor(config.output, extra)
@@ -153,56 +146,56 @@ def embedded_config(native: Any, intra_op_threads: int | None = None, model_file
     return config
 
 
-def postprocess_config(description: PipelineDescription) -> Any:
-    """``NAME_postprocess``: logits → softmax → top-k ``LABELS``, ``SCORES``, ``CLASS_IDS``."""
+def postprocess_config(description: PipelineKind) -> Any:
+    """``NAME_postprocess``: the core's outputs → the kind's answer (top-k classes; padded detections)."""
     config = ModelConfig(name=description.steps.postprocess, backend="python")
-    _add_tensor(config.input, Tensor(LOGITS, (description.core.num_classes,)))
-    for tensor in CLASSIFIER_TENSORS:
+    for tensor in description.postprocess_inputs():
+        _add_tensor(config.input, tensor)
+    for tensor in description.postprocess_outputs():
         _add_tensor(config.output, tensor)
     _serve(config, description.serving.postprocess)
-    _parameters(config, {"top_k": str(description.top_k), "label_filename": LABELS_FILE,
-                         "apply_softmax": "true"})
+    _parameters(config, description.postprocess_parameters())
     return finish_step(config, "postprocess", description)
 
 
-def ensemble_config(description: PipelineDescription) -> Any:
-    """The ensemble ``NAME``: ``IMAGE`` → preprocess → core → postprocess → labels, scores, class ids."""
+def ensemble_config(description: PipelineKind) -> Any:
+    """The ensemble ``NAME``: ``IMAGE`` → preprocess → core → postprocess → the kind's outputs."""
     core, steps = description.core, description.steps
     config = ModelConfig(name=description.name, platform="ensemble",
                          max_batch_size=description.serving.ensemble_max_batch_size)
     _add_tensor(config.input, Tensor(IMAGE_INPUT, (1,), "TYPE_STRING"))
-    extras = [Tensor(extra.name.upper(), extra.dims, extra.data_type) for extra in core.extra_outputs]
-    outputs = [*CLASSIFIER_TENSORS, *extras]
-    for tensor in outputs:
+    for tensor in description.ensemble_outputs():
         _add_tensor(config.output, tensor)
     schedule = config.ensemble_scheduling
     first = schedule.step.add(model_name=steps.preprocess, model_version=-1)
     first.input_map[IMAGE_INPUT] = IMAGE_INPUT
-    first.output_map[PREPROCESSED] = PREPROCESSED
+    for tensor in description.preprocess_outputs():
+        first.output_map[tensor.name] = tensor.name
     middle = schedule.step.add(model_name=steps.core, model_version=-1)
     middle.input_map[core.input.name] = PREPROCESSED
-    middle.output_map[core.output.name] = LOGITS
-    for extra in core.extra_outputs:
-        middle.output_map[extra.name] = extra.name.upper()
+    for name, tensor_name in description.core_output_map().items():
+        middle.output_map[name] = tensor_name
     last = schedule.step.add(model_name=steps.postprocess, model_version=-1)
-    last.input_map[LOGITS] = LOGITS
-    for name in CLASSIFIER_OUTPUTS:
-        last.output_map[name] = name
+    for tensor in description.postprocess_inputs():
+        last.input_map[tensor.name] = tensor.name
+    for tensor in description.postprocess_outputs():
+        last.output_map[tensor.name] = tensor.name
     return finish_step(config, "ensemble", description)
 
 
-def adapter_text(kind: Literal["preprocess", "postprocess"]) -> str:
+def adapter_text(description: PipelineKind, kind: Literal["preprocess", "postprocess"]) -> str:
     """The one-line ``model.py`` of a Python step."""
-    what, module = _ADAPTERS[kind]
-    return (f'"""Python-backend adapter: {what}, configured by config.pbtxt."""\n\n'
-            f"from {module} import TritonPythonModel\n\n__all__ = [\"TritonPythonModel\"]\n")
+    pre, post = description.adapters()
+    adapter = pre if kind == "preprocess" else post
+    return (f'"""Python-backend adapter: {adapter.what}, configured by config.pbtxt."""\n\n'
+            f"from {adapter.module} import TritonPythonModel\n\n__all__ = [\"TritonPythonModel\"]\n")
 
 
-def _labels_text(description: PipelineDescription) -> str:
+def _labels_text(description: PipelineKind) -> str:
     return "".join(f"{label}\n" for label in description.label_lines)
 
 
-def core_files(description: PipelineDescription) -> list[StepFile]:
+def core_files(description: PipelineKind) -> list[StepFile]:
     """The core model's native and embedded configs, and its labels file if it has one."""
     core: CoreSpec = description.core
     folder = Path(description.steps.core)
@@ -215,7 +208,7 @@ def core_files(description: PipelineDescription) -> list[StepFile]:
     return files
 
 
-def pipeline_files(description: PipelineDescription) -> list[StepFile]:
+def pipeline_files(description: PipelineKind) -> list[StepFile]:
     """Every file of the pipeline except the core's version folders (model files are written apart)."""
     steps = description.steps
     chain = " → ".join(steps.as_tuple())
@@ -223,13 +216,13 @@ def pipeline_files(description: PipelineDescription) -> list[StepFile]:
     pre, post, name = Path(steps.preprocess), Path(steps.postprocess), Path(description.name)
     return [
         StepFile(pre / "config.pbtxt", config_text(preprocess_config(description))),
-        StepFile(pre / "1" / "model.py", adapter_text("preprocess")),
+        StepFile(pre / "1" / "model.py", adapter_text(description, "preprocess")),
         *(StepFile(pre / WARMUP_DIR / sample, serialize_bytes([image]))
-          for sample, image in sorted(warmup_images(description.spec).items())),
+          for sample, image in sorted(description.warmup_images().items())),
         *core_files(description),
         StepFile(post / "config.pbtxt", config_text(postprocess_config(description))),
         StepFile(post / LABELS_FILE, _labels_text(description)),
-        StepFile(post / "1" / "model.py", adapter_text("postprocess")),
+        StepFile(post / "1" / "model.py", adapter_text(description, "postprocess")),
         StepFile(name / "config.pbtxt", config_text(ensemble_config(description), summary)),
         StepFile(name / "1" / ".gitkeep", ""),
     ]
