@@ -69,52 +69,42 @@ def test_targets_read_each_sides_answer() -> None:
     assert classify.ensemble_answer({"LABELS": np.array([[b"7", b"1"]], dtype=object)}) == "7"
 
 
-def _write_config(folder: Path, text: str) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "config.pbtxt").write_text(text, encoding="utf-8")
+def _faces_like(repository: Path) -> Path:
+    """A CenterFace-shaped detection pipeline written by the pipeline writer, with a placeholder model file."""
+    from rawvision.imaging import DecodeLimits
+    from rawvision.pipelines.description import CoreSpec, DetectorDescription, StepNames, Tensor
+    from rawvision.pipelines.writer import pipeline_files, write_files
 
-
-def _parameters(values: dict[str, str]) -> str:
-    return "".join(f'parameters {{ key: "{k}" value {{ string_value: "{v}" }} }}\n' for k, v in values.items())
-
-
-def _repository(root: Path, outputs: tuple[str, ...] = detection.DETECTION_OUTPUTS) -> Path:
-    steps = "".join(f'step {{ model_name: "{name}" model_version: -1 }}\n'
-                    for name in ("faces_preprocess", "faces_onnx", "faces_postprocess"))
-    tensors = "".join(f'output {{ name: "{name}" data_type: TYPE_FP32 dims: [ -1 ] }}\n' for name in outputs)
-    _write_config(root / "faces", f'name: "faces"\nplatform: "ensemble"\nmax_batch_size: 8\n{tensors}'
-                                  f"ensemble_scheduling {{\n{steps}}}\n")
-    _write_config(root / "faces_preprocess", 'name: "faces_preprocess"\nbackend: "python"\n' + _parameters(
-        {**SPEC.to_parameters(), "max_pixels": "1000000"}))
-    _write_config(root / "faces_postprocess", 'name: "faces_postprocess"\nbackend: "python"\n' + _parameters(
-        {"head": "centerface", "score_threshold": "0.5", "iou_threshold": "0.3", "max_detections": "100",
-         "label_filename": "labels.txt", **SPEC.to_parameters()}))
-    (root / "faces_postprocess" / "labels.txt").write_text("face\n", encoding="utf-8")
-    _write_config(root / "faces_onnx", 'name: "faces_onnx"\nbackend: "onnxruntime"\n')
-    (root / "faces_onnx" / "1").mkdir()
-    (root / "faces_onnx" / "1" / "model.onnx").write_bytes(b"onnx")
-    return root
+    core = CoreSpec("onnx", Tensor("input.1", (3, 64, 64)), Tensor("537", (1, 16, 16)),
+                    (Tensor("538", (2, 16, 16)), Tensor("539", (2, 16, 16)), Tensor("540", (10, 16, 16))))
+    description = DetectorDescription("faces", SPEC, core, StepNames.for_pipeline("faces", "onnx"), "centerface",
+                                      DecodeLimits(max_pixels=1_000_000), ("face",), DetectOptions(0.5, 0.3, 100))
+    write_files(repository, pipeline_files(description))
+    (repository / "faces_onnx" / "1").mkdir(parents=True)
+    (repository / "faces_onnx" / "1" / "model.onnx").write_bytes(b"onnx")
+    return repository
 
 
 def test_a_detection_pipeline_is_read_from_its_configs(tmp_path: Path) -> None:
-    repository = _repository(tmp_path)
+    repository = _faces_like(tmp_path)
     assert detection.is_detection(repository, "faces")
     found = detection.read_detect_pipeline(repository, "faces")
     assert (found.spec, found.head, found.labels) == (SPEC, "centerface", ("face",))
     assert found.limits.max_pixels == 1_000_000
     assert found.options == DetectOptions(0.5, 0.3, 100)
     assert found.model_file == repository / "faces_onnx" / "1" / "model.onnx"
+    assert set(found.outputs) == {*detection.DETECTION_OUTPUTS, "LANDMARKS"}
     settings = found.peer_settings()
     assert LetterboxSpec.from_parameters(json.loads(settings["PEER_LETTERBOX"])) == SPEC
     assert json.loads(settings["PEER_OPTIONS"]) == {"score_threshold": 0.5, "iou_threshold": 0.3,
                                                     "max_detections": 100}
 
 
-def test_a_classifier_is_not_read_as_a_detector(tmp_path: Path) -> None:
-    repository = _repository(tmp_path, outputs=("LABELS", "SCORES", "CLASS_IDS"))
-    assert not detection.is_detection(repository, "faces")
+def test_a_classifier_is_not_read_as_a_detector() -> None:
+    repository = Path(__file__).resolve().parents[2] / "model_repository"
+    assert not detection.is_detection(repository, "mnist")
     with pytest.raises(ValueError, match="not a three-step detection ensemble"):
-        detection.read_detect_pipeline(repository, "faces")
+        detection.read_detect_pipeline(repository, "mnist")
 
 
 def test_the_peers_decode_and_letterbox_match_the_ensembles() -> None:
@@ -123,7 +113,7 @@ def test_the_peers_decode_and_letterbox_match_the_ensembles() -> None:
 
     mixed, typical = detection_sets()
     assert typical.labels[0].startswith("astronaut")
-    assert {label.split()[0] for label in mixed.labels} >= {"astronaut", "coffee"}
+    assert {label.split()[0] for label in mixed.labels} == {"astronaut", "camera", "coffee", "chelsea", "rocket"}
     spec = LetterboxSpec(size=(160, 160), scale=1.0)
     for data in [*mixed.images[:2], typical.images[0]]:
         ours, size = load_letterboxed(data, spec)

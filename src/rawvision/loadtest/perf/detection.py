@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 
-from rawvision.classify import load_labels
 from rawvision.detection.heads import decode_centerface, decode_yolov5, decode_yolov8
 from rawvision.detection.layouts import recognise_head
 from rawvision.detection.letterbox import LetterboxSpec, load_letterboxed, normalize_letterboxed
@@ -24,7 +23,8 @@ from rawvision.detection.nms import select
 from rawvision.detection.options import DetectOptions
 from rawvision.detection.outputs import Detections, restore
 from rawvision.imaging import DecodeLimits
-from rawvision.repository import config_parameters, model_config, versions
+from rawvision.pipelines.reader import read_pipeline
+from rawvision.repository import model_config
 
 DETECTION_OUTPUTS = ("BOXES", "SCORES", "CLASS_IDS", "LABELS", "COUNT")
 """The outputs every detection ensemble has (``LANDMARKS`` besides, for a head with landmarks)."""
@@ -62,27 +62,14 @@ def is_detection(repository: str | Path, ensemble: str) -> bool:
 
 
 def read_detect_pipeline(repository: str | Path, ensemble: str) -> DetectPipeline:
-    """Read ``ensemble`` (preprocess → core → postprocess) the way its steps read their own configs."""
-    repository = Path(repository)
-    config = model_config(repository, ensemble)
-    steps = list(config.ensemble_scheduling.step)
-    if config.platform != "ensemble" or len(steps) != 3 or not is_detection(repository, ensemble):
+    """Read ``ensemble`` through the one pipeline reader; ``ValueError`` if it is not a detector."""
+    pipeline = read_pipeline(repository, ensemble)
+    if pipeline.kind != "detector":
         raise ValueError(f"{ensemble} is not a three-step detection ensemble with outputs {DETECTION_OUTPUTS}")
-    pre_name, core_name, post_name = (step.model_name for step in steps)
-    pre = config_parameters(model_config(repository, pre_name))
-    post = config_parameters(model_config(repository, post_name))
-    options = DetectOptions(float(post["score_threshold"]), float(post["iou_threshold"]),
-                            int(post["max_detections"]))
-    core_versions = versions(repository / core_name)
-    if not core_versions:
-        raise FileNotFoundError(f"{core_name} has no version folder; run `make models`")
-    model_file = repository / core_name / str(core_versions[-1]) / "model.onnx"
-    if not model_file.is_file():
-        raise FileNotFoundError(f"{core_name} has no model.onnx in {model_file.parent}; run `make models`")
-    labels = load_labels(repository / post_name / post.get("label_filename", "labels.txt"))
-    return DetectPipeline(ensemble, model_file, LetterboxSpec.from_parameters(pre, pre_name),
-                          DecodeLimits.from_parameters(pre, pre_name), post["head"], options, labels,
-                          tuple(output.name for output in config.output))
+    found = pipeline.detector
+    outputs = tuple(output.name for output in model_config(repository, ensemble).output)
+    return DetectPipeline(ensemble, pipeline.model_file, found.spec, found.limits, found.head, found.options,
+                          found.label_lines, outputs)
 
 
 def onnx_runner(model_file: Path, threads: int = 1) -> tuple[Run, str]:
