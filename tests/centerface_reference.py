@@ -22,7 +22,8 @@ from rawvision.export import faces
 
 SCORE_THRESHOLD = 0.5  # CenterFace's default, and the faces pipeline's
 MIN_IOU = 0.9
-TILE = 128  # a 25 px LFW face enlarged to 100 px with a 14 px margin: the collage is 384x512, multiples of 32
+TILE = 128  # a 25 px LFW face enlarged to 100 px with a 14 px margin
+BORDER = 32  # around the 3x4 tiles: 448x576, multiples of 32, and no face within 46 px of the photo's edge
 
 
 def load_reference(folder: Path) -> Callable[[np.ndarray], np.ndarray]:
@@ -48,7 +49,11 @@ def _rgb(pixels: np.ndarray) -> np.ndarray:
 
 
 def lfw_collage() -> np.ndarray:
-    """Twelve faces of scikit-image's LFW subset, enlarged and tiled 3x4 on grey: a photo with many faces."""
+    """Twelve faces of scikit-image's LFW subset, enlarged and tiled 3x4 on grey: a photo with many faces.
+
+    The border keeps faces off the photo's edge, where the letterbox's bars (which the reference, run at
+    the photo's own size, never sees) move CenterFace's boxes (docs/models.md, the faces family).
+    """
     from skimage import data
 
     tiles = []
@@ -56,7 +61,8 @@ def lfw_collage() -> np.ndarray:
         grey = cv2.resize((face * 255).astype(np.uint8), (100, 100), interpolation=cv2.INTER_CUBIC)
         margin = (TILE - 100) // 2
         tiles.append(cv2.copyMakeBorder(grey, margin, margin, margin, margin, cv2.BORDER_CONSTANT, value=200))
-    return _rgb(np.vstack([np.hstack(tiles[row:row + 4]) for row in range(0, 12, 4)]))
+    grid = np.vstack([np.hstack(tiles[row:row + 4]) for row in range(0, 12, 4)])
+    return _rgb(cv2.copyMakeBorder(grid, BORDER, BORDER, BORDER, BORDER, cv2.BORDER_CONSTANT, value=200))
 
 
 def photos() -> dict[str, np.ndarray]:

@@ -5,6 +5,7 @@ It offers just what the adapters use, with the same names and behaviour as the r
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -49,13 +50,17 @@ class Tensor:
 
 
 class InferenceRequest:
-    """What Triton hands ``execute``: named input tensors."""
+    """What Triton hands ``execute``: named input tensors, and the request's parameters as a JSON string."""
 
-    def __init__(self, inputs: dict[str, np.ndarray]) -> None:
+    def __init__(self, inputs: dict[str, np.ndarray], parameters: dict[str, Any] | None = None) -> None:
         self._inputs = [Tensor(name, value) for name, value in inputs.items()]
+        self._parameters = json.dumps(parameters or {})
 
     def inputs(self) -> list[Tensor]:
         return self._inputs
+
+    def parameters(self) -> str:
+        return self._parameters
 
 
 class InferenceResponse:

@@ -1,12 +1,14 @@
 """Named preprocessing recipes: one :class:`PreprocessSpec` per common way to prepare an image.
 
-A model's preprocessing model stores its spec as config parameters; these presets are the same specs by
+Detectors have letterbox presets (:class:`LetterboxSpec`) beside them. A model's preprocessing model
+stores its spec as config parameters; these presets are the same specs by
 name, so an exporter can write them, a test can compare a config with the recipe it claims to follow,
 and a new model that shares a recipe needs no new code.
 """
 
 from __future__ import annotations
 
+from rawvision.detection.letterbox import LetterboxSpec
 from rawvision.transforms import PreprocessSpec
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -35,6 +37,23 @@ PRESETS: dict[str, PreprocessSpec] = {
     "imagenet-256": IMAGENET_256,
     "efficientnet-lite": EFFICIENTNET_LITE,
 }
+
+
+# Ultralytics' YOLO input (LetterBox, then /255): RGB, NCHW, grey 114 bars, no mean or std. The size is
+# the model's own; ``rawvision add --task detect`` reads it from the graph (or --input-size).
+YOLO_LETTERBOX = LetterboxSpec(size=(640, 640), pad_value=114, scale=1.0 / 255.0, channel_order="RGB", layout="NCHW")
+
+LETTERBOX_PRESETS: dict[str, LetterboxSpec] = {
+    "yolo-letterbox": YOLO_LETTERBOX,
+}
+
+
+def letterbox_preset(name: str) -> LetterboxSpec:
+    """The letterbox registered as ``name``; the error lists the known names."""
+    try:
+        return LETTERBOX_PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown letterbox preset {name!r}; expected one of {sorted(LETTERBOX_PRESETS)}") from None
 
 
 def preset(name: str) -> PreprocessSpec:

@@ -22,6 +22,7 @@ from rawvision.detection.heads import Candidates, decode_centerface, decode_yolo
 from rawvision.detection.nms import select
 from rawvision.detection.options import request_options
 from rawvision.detection.outputs import pad, restore
+from rawvision.errors import InputError
 
 ORIGINAL_SIZE = "original_size"
 
@@ -61,7 +62,11 @@ class TritonPythonModel:
 
     def _parse(self, request: Any) -> Arrays:
         arrays = {name: input_array(request, name) for name in (*self.head_inputs, ORIGINAL_SIZE)}
-        count = len(arrays[ORIGINAL_SIZE])
+        sizes = arrays[ORIGINAL_SIZE]
+        if sizes.ndim != 2 or sizes.shape[1] != 2 or (sizes < 1).any():
+            raise InputError(f"{ORIGINAL_SIZE} must hold a positive (height, width) per image, got "
+                             f"{sizes.reshape(-1, sizes.shape[-1] if sizes.ndim else 1)[:4].tolist()}")
+        count = len(sizes)
         options = request_options(request_parameters(request), self.defaults)
         arrays["score_threshold"] = np.full(count, options.score_threshold, np.float32)
         arrays["iou_threshold"] = np.full(count, options.iou_threshold, np.float32)

@@ -16,6 +16,9 @@ from rawvision.detection.heads import Candidates
 MAX_CANDIDATES = 30_000
 """Candidates per image that enter NMS, best first (Ultralytics' ``max_nms``)."""
 
+_MATRIX_UP_TO = 1024
+"""Boxes that :func:`nms` settles with one IoU matrix instead of a Python step per kept box."""
+
 _VANILLA_ABOVE = 4000
 """Above this many box coordinates, torchvision's ``batched_nms`` runs NMS per class instead of offsetting."""
 
@@ -25,8 +28,41 @@ def _score_order(scores: np.ndarray) -> np.ndarray:
     return np.argsort(-scores, kind="stable")
 
 
+def _overlaps(corners: np.ndarray, areas: np.ndarray, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """IoU ``[len(rows), len(columns)]`` in float32, with torchvision's arithmetic (0/0 gives NaN, never kept).
+
+    ``corners`` is ``[4, M]`` (x1, y1, x2, y2 rows, each contiguous).
+    """
+    x1, y1, x2, y2 = corners
+    width = np.minimum.outer(x2[rows], x2[columns]) - np.maximum.outer(x1[rows], x1[columns])
+    height = np.minimum.outer(y2[rows], y2[columns]) - np.maximum.outer(y1[rows], y1[columns])
+    inter = np.maximum(width, np.float32(0)) * np.maximum(height, np.float32(0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        iou: np.ndarray = inter / (np.add.outer(areas[rows], areas[columns]) - inter)
+    return iou
+
+
+def _greedy_by_matrix(corners: np.ndarray, areas: np.ndarray, order: np.ndarray, threshold: np.float32) -> np.ndarray:
+    """Greedy NMS over ``order`` with one IoU matrix, iterated to its fixed point (exact, as Cluster-NMS shows).
+
+    ``kept[j]`` is "no kept box before ``j`` overlaps it"; starting from all kept, each pass fixes at least
+    the next box in order, and a pass that changes nothing has reached the greedy answer.
+    """
+    suppresses = np.triu(_overlaps(corners, areas, order, order) > threshold, k=1)
+    kept = np.ones(order.size, dtype=bool)
+    while True:
+        updated = ~(suppresses & kept[:, None]).any(axis=0)
+        if (updated == kept).all():
+            survivors: np.ndarray = order[kept]
+            return survivors
+        kept = updated
+
+
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
     """Greedy NMS: indices (int64) of the boxes kept, best score first.
+
+    While many boxes remain, the best is kept and its overlaps dropped one step at a time; the last
+    ``_MATRIX_UP_TO`` are settled with one IoU matrix.
 
     Args:
         boxes: ``[M, 4]`` x1, y1, x2, y2.
@@ -38,21 +74,18 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
     scores = np.asarray(scores, dtype=np.float32)
     if boxes.ndim != 2 or boxes.shape[1] != 4 or scores.shape != (boxes.shape[0],):
         raise ValueError(f"expected boxes [M, 4] and scores [M], got {boxes.shape} and {scores.shape}")
-    x1, y1, x2, y2 = boxes.T
-    areas = (x2 - x1) * (y2 - y1)
+    corners = np.ascontiguousarray(boxes.T)
+    areas = (corners[2] - corners[0]) * (corners[3] - corners[1])
     threshold = np.float32(iou_threshold)
     remaining = _score_order(scores)
-    keep: list[int] = []
-    with np.errstate(divide="ignore", invalid="ignore"):
-        while remaining.size:
-            best, rest = int(remaining[0]), remaining[1:]
-            keep.append(best)
-            width = np.maximum(np.float32(0), np.minimum(x2[best], x2[rest]) - np.maximum(x1[best], x1[rest]))
-            height = np.maximum(np.float32(0), np.minimum(y2[best], y2[rest]) - np.maximum(y1[best], y1[rest]))
-            inter = width * height
-            iou = inter / (areas[best] + areas[rest] - inter)
-            remaining = rest[~(iou > threshold)]
-    return np.asarray(keep, dtype=np.int64)
+    keep: list[np.ndarray] = []
+    while remaining.size > _MATRIX_UP_TO:
+        best, rest = remaining[:1], remaining[1:]
+        keep.append(best)
+        remaining = rest[~(_overlaps(corners, areas, best, rest)[0] > threshold)]
+    keep.append(_greedy_by_matrix(corners, areas, remaining, threshold))
+    kept: np.ndarray = np.concatenate(keep).astype(np.int64)
+    return kept
 
 
 def batched_nms(boxes: np.ndarray, scores: np.ndarray, idxs: np.ndarray, iou_threshold: float) -> np.ndarray:

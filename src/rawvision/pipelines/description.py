@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+import numpy as np
+
 from rawvision.backend.step_parameters import HEAD_INPUTS, HeadName
 from rawvision.detection.letterbox import LetterboxSpec
 from rawvision.detection.options import DetectOptions
@@ -33,6 +35,7 @@ DETECTION_OUTPUTS = ("BOXES", "SCORES", "CLASS_IDS", "LABELS", "COUNT")
 LANDMARKS = "LANDMARKS"
 HEAD_TENSORS = HEAD_INPUTS
 """The ensemble tensors a head's core outputs are mapped to, in the core's output order."""
+WARMUP_ORIGINAL_SIZE = (480, 640)
 DEFAULT_DETECT_OPTIONS = DetectOptions(score_threshold=0.25, iou_threshold=0.45, max_detections=100)
 
 
@@ -177,6 +180,9 @@ class PipelineKind(Protocol):
     def postprocess_warmup(self) -> Literal["zero", "random"]:
         """The data the postprocessing step warms up on."""
 
+    def postprocess_warmup_files(self) -> dict[str, bytes]:
+        """Raw warm-up values (one batch element) for postprocessing inputs that need real ones, by input name."""
+
 
 _CLASSIFIER_ADAPTERS = (Adapter("the shared preprocessing model", "rawvision.backend.preprocess"),
                         Adapter("the shared classification postprocessing", "rawvision.backend.postprocess"))
@@ -266,6 +272,10 @@ class ClassifierDescription:
     def postprocess_warmup(self) -> Literal["zero", "random"]:
         """Random logits."""
         return "random"
+
+    def postprocess_warmup_files(self) -> dict[str, bytes]:
+        """None: random logits will do."""
+        return {}
 
 
 PipelineDescription = ClassifierDescription
@@ -387,8 +397,12 @@ class DetectorDescription:
 
     @property
     def postprocess_warmup(self) -> Literal["zero", "random"]:
-        """Zeros: Triton's random bytes make no sense as image sizes, and zero scores find nothing to NMS."""
+        """Zeros for the head (Triton's random bytes are no scores); the image size comes from a file."""
         return "zero"
+
+    def postprocess_warmup_files(self) -> dict[str, bytes]:
+        """A 480x640 original size: Triton's zero or random bytes are no image size."""
+        return {ORIGINAL_SIZE: np.array(WARMUP_ORIGINAL_SIZE, dtype="<i4").tobytes()}
 
 
 Description = ClassifierDescription | DetectorDescription

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,8 @@ def _onnx_tensor(value: Any) -> Tensor:
     return Tensor(value.name, tuple(dims[1:]), _ONNX_TYPES[elem])
 
 
-def onnx_core(model_file: Path) -> CoreSpec:
-    """The graph's one input and its outputs (first = logits), after ``onnx.checker``."""
+def _onnx_graph(model_file: Path) -> tuple[Any, list[Any]]:
+    """The checked graph and its one image input (weights listed as inputs are left out)."""
     try:
         import onnx
     except ImportError:
@@ -50,10 +51,48 @@ def onnx_core(model_file: Path) -> CoreSpec:
     initializers = {init.name for init in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in initializers]
     if len(inputs) != 1:
-        raise ModelCheckError(f"{model_file} has inputs {[i.name for i in inputs]}; a classifier takes one image")
-    outputs = [_onnx_tensor(o) for o in model.graph.output]
+        raise ModelCheckError(f"{model_file} has inputs {[i.name for i in inputs]}; a pipeline takes one image")
+    return model.graph, inputs
+
+
+def onnx_core(model_file: Path) -> CoreSpec:
+    """The graph's one input and its outputs (first = logits), after ``onnx.checker``."""
+    graph, inputs = _onnx_graph(model_file)
+    outputs = [_onnx_tensor(o) for o in graph.output]
     image = _onnx_tensor(inputs[0])
     return CoreSpec("onnx", image, outputs[0], extra_outputs=tuple(outputs[1:]))
+
+
+def _raw_shape(value: Any) -> tuple[int | str, ...]:
+    """An ONNX tensor's shape: sizes, and symbolic names (or ``?``) for dynamic axes."""
+    return tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")
+                 for d in value.type.tensor_type.shape.dim)
+
+
+@dataclass(frozen=True)
+class OnnxSignature:
+    """A model's image input and outputs as the graph declares them (dynamic axes by name)."""
+
+    input: str
+    input_shape: tuple[int | str, ...]
+    input_type: str
+    outputs: dict[str, tuple[int | str, ...]]
+    output_types: dict[str, str]
+
+
+def onnx_signature(model_file: Path) -> OnnxSignature:
+    """The checked graph's image input and every output, with their declared shapes and types."""
+    graph, (image,) = _onnx_graph(model_file)
+
+    def type_of(value: Any) -> str:
+        elem = value.type.tensor_type.elem_type
+        if elem not in _ONNX_TYPES:
+            raise ModelCheckError(f"tensor {value.name!r} has ONNX element type {elem}, which rawvision does not "
+                                  "serve")
+        return _ONNX_TYPES[elem]
+
+    return OnnxSignature(image.name, _raw_shape(image), type_of(image),
+                         {o.name: _raw_shape(o) for o in graph.output}, {o.name: type_of(o) for o in graph.output})
 
 
 def torchscript_core(model_file: Path, input_shape: tuple[int, int, int] | None) -> CoreSpec:
@@ -76,14 +115,24 @@ def describe_core(model_file: Path, input_shape: tuple[int, int, int] | None = N
     return torchscript_core(model_file, input_shape)
 
 
+def run_onnx(model_file: Path, batch: np.ndarray) -> dict[str, np.ndarray]:
+    """Every output of one ONNX Runtime pass on ``batch`` (CPU), by name."""
+    try:
+        import onnxruntime as ort
+
+        session = ort.InferenceSession(str(model_file), providers=["CPUExecutionProvider"])
+        names = [o.name for o in session.get_outputs()]
+        values = session.run(names, {session.get_inputs()[0].name: batch})
+        return {name: np.asarray(value) for name, value in zip(names, values, strict=True)}
+    except Exception as exc:
+        raise ModelCheckError(f"{model_file} failed on an input of shape {list(batch.shape)}: {exc}") from None
+
+
 def run_model(model_file: Path, batch: np.ndarray) -> np.ndarray:
     """The first output of one forward pass on ``batch`` (ONNX Runtime or TorchScript, CPU)."""
     try:
         if core_format(model_file) == "onnx":
-            import onnxruntime as ort
-
-            session = ort.InferenceSession(str(model_file), providers=["CPUExecutionProvider"])
-            return np.asarray(session.run(None, {session.get_inputs()[0].name: batch})[0])
+            return next(iter(run_onnx(model_file, batch).values()))
         import torch
 
         module = torch.jit.load(str(model_file), map_location="cpu").eval()  # type: ignore[no-untyped-call]

@@ -66,7 +66,8 @@ def ocr_dims(repository: Path, preprocess: str = "ocr_preprocess") -> dict[str, 
 
 
 def configure_step(config: Any, files: Sequence[str], dims: Mapping[str, Sequence[int]],
-                   policy: QueuePolicy = DEFAULT_POLICY, data: WarmupData | None = None) -> None:
+                   policy: QueuePolicy = DEFAULT_POLICY, data: WarmupData | None = None,
+                   input_files: Mapping[str, str] | None = None) -> None:
     """Add warm-up and, to a batching step, the queue policy to one step's config in place.
 
     Every batching step is bounded, not only the entry: when a later step is the slowest (``imagenet_onnx``
@@ -74,7 +75,7 @@ def configure_step(config: Any, files: Sequence[str], dims: Mapping[str, Sequenc
     An entry step decodes its sample ``files``; any other step gets random data, except a step that calls
     another model by BLS (``ocr_lines``): zero data finds no text, so it does not call a model that may
     still be loading (a failed warm-up fails the load). ``data`` overrides that choice (a detector's
-    postprocessing warms on zeros).
+    postprocessing warms on zeros), and ``input_files`` gives inputs that need real values a sample file.
     """
     if config.platform == "ensemble":
         raise ValueError(f"{config.name}: Triton cannot warm an ensemble (server issue #6326); warm its steps")
@@ -87,7 +88,8 @@ def configure_step(config: Any, files: Sequence[str], dims: Mapping[str, Sequenc
     calls_models = "recognizer" in config_parameters(config)
     chosen: WarmupData = data or ("zero" if calls_models else "random")
     add_data_warmup(config, typical_batch_sizes(config), chosen,
-                    dims={name: dims[name] for name in (t.name for t in config.input) if name in dims})
+                    dims={name: dims[name] for name in (t.name for t in config.input) if name in dims},
+                    input_files=input_files)
 
 
 def render(text: str, config: Any) -> str:

@@ -132,11 +132,15 @@ def add_file_warmup(config: Any, files: Sequence[str], batch_sizes: Sequence[int
 
 
 def add_data_warmup(config: Any, batch_sizes: Sequence[int], data: WarmupData = "random", count: int = 1,
-                    dims: Mapping[str, Sequence[int]] | None = None) -> None:
+                    dims: Mapping[str, Sequence[int]] | None = None,
+                    input_files: Mapping[str, str] | None = None) -> None:
     """Warm a step with zero or random data for every input at each batch size.
 
-    ``dims`` gives concrete dims (without the batch dimension) for inputs with variable ones.
+    ``dims`` gives concrete dims (without the batch dimension) for inputs with variable ones;
+    ``input_files`` names a file in ``<model>/warmup/`` (one batch element, raw) for inputs that need
+    real values (a detector's image sizes).
     """
+    files = dict(input_files or {})
     given = dict(dims or {})
     shapes = {tensor.name: list(given.get(tensor.name, tensor.dims)) for tensor in config.input}
     for name, shape in shapes.items():
@@ -151,7 +155,9 @@ def add_data_warmup(config: Any, batch_sizes: Sequence[int], data: WarmupData = 
             entry = sample.inputs[tensor.name]
             entry.data_type = tensor.data_type
             entry.dims.extend(shape)
-            if data == "zero":
+            if tensor.name in files:
+                entry.input_data_file = files[tensor.name]
+            elif data == "zero":
                 entry.zero_data = True
             else:
                 entry.random_data = True

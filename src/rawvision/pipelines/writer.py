@@ -53,8 +53,10 @@ def finish_step(config: Any, step_kind: StepKind, description: PipelineKind) -> 
     """
     if step_kind != "ensemble":
         files = sorted(description.warmup_images()) if step_kind == "preprocess" else []
-        data = description.postprocess_warmup if step_kind == "postprocess" else None
-        configure_step(config, files, dims={}, data=data)
+        post = step_kind == "postprocess"
+        data = description.postprocess_warmup if post else None
+        inputs = {name: name for name in description.postprocess_warmup_files()} if post else None
+        configure_step(config, files, dims={}, data=data, input_files=inputs)
     return config
 
 
@@ -222,6 +224,8 @@ def pipeline_files(description: PipelineKind) -> list[StepFile]:
         *core_files(description),
         StepFile(post / "config.pbtxt", config_text(postprocess_config(description))),
         StepFile(post / LABELS_FILE, _labels_text(description)),
+        *(StepFile(post / WARMUP_DIR / tensor, data)
+          for tensor, data in sorted(description.postprocess_warmup_files().items())),
         StepFile(post / "1" / "model.py", adapter_text(description, "postprocess")),
         StepFile(name / "config.pbtxt", config_text(ensemble_config(description), summary)),
         StepFile(name / "1" / ".gitkeep", ""),

@@ -91,8 +91,34 @@ def prepare_backends(workdir: Path) -> Path:
     return workdir / "backends"
 
 
-def server_environment() -> dict[str, str]:
-    """The environment the server and its stubs need: the wheel's libraries and this venv's Python first."""
+def stub_prefix(workdir: Path, python_path: str) -> Path:
+    """A venv-shaped folder for the stubs: this Python, ``python_path`` first on ``sys.path``, then this venv.
+
+    The stub's embedded interpreter starts isolated (pybind11), so it ignores ``PYTHONPATH``; a
+    ``pyvenv.cfg`` beside a ``bin/python3`` link makes it take this folder as its prefix, and a ``.pth``
+    file there puts ``python_path`` (a worktree's ``src``) before this venv's own site-packages.
+    """
+    root = workdir / "stub-python"
+    (root / "bin").mkdir(parents=True, exist_ok=True)
+    (root / "bin" / "python3").symlink_to(sys.executable)
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    (root / "pyvenv.cfg").write_text(f"home = {Path(sys.executable).resolve().parent}\n"
+                                     "include-system-site-packages = false\n"
+                                     f"version = {sys.version.split()[0]}\n", encoding="utf-8")
+    site_packages = root / "lib" / f"python{version}" / "site-packages"
+    site_packages.mkdir(parents=True, exist_ok=True)
+    own = sysconfig.get_paths()["purelib"]
+    lines = [str(Path(p).resolve()) for p in python_path.split(os.pathsep) if p]
+    lines.append(f"import site; site.addsitedir({own!r})")
+    (site_packages / "00-pythonpath.pth").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return root / "bin"
+
+
+def server_environment(workdir: Path | None = None) -> dict[str, str]:
+    """The environment the server and its stubs need: the wheel's libraries and this venv's Python first.
+
+    With ``PYTHONPATH`` set and a ``workdir``, the stubs' Python honours it (see :func:`stub_prefix`).
+    """
     env = os.environ.copy()
     libs = [str(_pytriton_root().parent / "nvidia_pytriton.libs")]
     libdir = sysconfig.get_config_var("LIBDIR")
@@ -100,7 +126,10 @@ def server_environment() -> dict[str, str]:
         libs.insert(0, str(libdir))
     env["LD_LIBRARY_PATH"] = ":".join([*libs, env.get("LD_LIBRARY_PATH", "")]).rstrip(":")
     # The stub embeds Python and finds its prefix (this venv) through the first python3 on PATH.
-    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
+    python_bin = Path(sys.executable).parent
+    if workdir is not None and env.get("PYTHONPATH"):
+        python_bin = stub_prefix(workdir, env["PYTHONPATH"])
+    env["PATH"] = f"{python_bin}:{env.get('PATH', '')}"
     return env
 
 
@@ -165,7 +194,7 @@ class EmbeddedServer:
         self._workdir = Path(tempfile.mkdtemp(prefix="rawvision-triton-"))
         command = server_command(self.options, prepare_backends(self._workdir))
         LOGGER.info("starting %s", " ".join(command))
-        self._process = subprocess.Popen(command, env=server_environment(), stdout=self._log,
+        self._process = subprocess.Popen(command, env=server_environment(self._workdir), stdout=self._log,
                                          stderr=subprocess.STDOUT if self._log else None)
         try:
             self.wait_ready(timeout)
