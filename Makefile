@@ -18,7 +18,7 @@ MODELS := $(REPO)/mnist_onnx/1/model.onnx $(REPO)/mnist_torchscript/1/model.pt \
 # hey: the one HTTP load generator of `make bench-peers` (the ensemble against its FastAPI peer).
 SYSTEM_PACKAGES := curl dataset-fashion-mnist fonts-dejavu-core hey nginx openssl
 
-.PHONY: setup system-packages models demo test lint unit integration serve clean-models bench-fashion perf-analyzer bench bench-peers coldstart bench-admission soak
+.PHONY: setup system-packages models demo test lint unit integration serve clean-models bench-fashion perf-analyzer bench bench-peers bench-peers-faces coldstart bench-admission soak
 
 system-packages:
 	@missing=$$(for p in $(SYSTEM_PACKAGES) ""; do [ -z "$$p" ] || dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -121,7 +121,12 @@ PERF_PREFIX ?= $(RAWVISION_PERF_ANALYZER_PREFIX)
 bench: setup models $(PERF_ANALYZER)
 	$(BIN)/rawvision -v bench --repository $(REPO) --out docs $(if $(PERF_PREFIX),--prefix "$(PERF_PREFIX)")
 
-# Side by side → docs/perf.md + docs/perf-peers.png: each classifier ensemble against the FastAPI + ONNX Runtime
-# service a user would write and the no-network limit, all driven by hey (gRPC rows by perf_analyzer).
+# Side by side → docs/perf.md + docs/perf-peers.png: each classifier and detection ensemble against the FastAPI +
+# ONNX Runtime service a user would write and the no-network limit, all driven by hey (gRPC rows by perf_analyzer);
+# services on core 0, hey on core 1 (taskset). bench-peers-faces reruns only the faces rows (48 requests per
+# image) and keeps the other ensembles' rows from docs/perf-peers.json.
 bench-peers: setup models $(PERF_ANALYZER)
 	$(BIN)/rawvision -v bench --peers --repository $(REPO) --out docs $(if $(PERF_PREFIX),--prefix "$(PERF_PREFIX)")
+
+bench-peers-faces: setup models $(PERF_ANALYZER)
+	$(BIN)/rawvision -v bench --peers --models faces --requests 48 --repository $(REPO) --out docs $(if $(PERF_PREFIX),--prefix "$(PERF_PREFIX)")

@@ -112,16 +112,19 @@ def _demo(args: argparse.Namespace) -> int:
 def _bench_peers(args: argparse.Namespace) -> int:
     from rawvision.loadtest.perf.hey import HeyError
     from rawvision.loadtest.perf.peers import run_peers
+    from rawvision.loadtest.perf.peers_report import summary_table
+    from rawvision.loadtest.perf.pinning import UNPINNED, available_cores, split
     from rawvision.loadtest.perf.side_by_side import CheckError, Settings
 
     settings = Settings(connections=tuple(args.connections), requests_per_image=args.requests,
                         typical_requests=args.typical_requests, seconds_per_row=args.seconds_per_row, grpc=args.grpc,
-                        perf_analyzer_prefix=args.prefix)
+                        perf_analyzer_prefix=args.prefix, pin=split(available_cores()) if args.pin else UNPINNED)
     try:
         report, results = run_peers(args.repository, args.out, args.ensemble or None, settings, args.note)
     except (CheckError, HeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    print("\n".join(summary_table(results)))
     print(f"wrote {report} and {report.parent / 'perf-peers.png'}")
     failures = sum(row.failures for result in results for row in result.rows)
     if failures:
@@ -186,8 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
                                 "FastAPI peer and the no-network limit → docs/perf.md")
     bench.add_argument("--repository", type=Path, default=DEFAULT_REPOSITORY)
     bench.add_argument("--out", type=Path, default=Path("docs"))
-    bench.add_argument("--ensemble", action="append", default=[],
-                       help="repeatable; default: every ensemble (with --peers: every classifier)")
+    bench.add_argument("--ensemble", "--models", action="append", default=[],
+                       help="repeatable; default: every ensemble (with --peers: every classifier and detector, "
+                       "e.g. --models faces for the faces rows alone)")
     bench.add_argument("--concurrency", type=int, nargs=3, default=[1, 8, 1], metavar=("START", "END", "STEP"))
     bench.add_argument("--perf-analyzer", type=Path, help="the binary (default: .tools/perf_analyzer/bin/...)")
     bench.add_argument("--prefix", help="command prefix for an old glibc, e.g. ../shared/tools/with-glibc-2.41 "
@@ -205,6 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="with --peers: at least as many requests per row as the limit answers in this time")
     bench.add_argument("--no-grpc", dest="grpc", action="store_false",
                        help="with --peers: skip the perf_analyzer gRPC rows")
+    bench.add_argument("--no-pin", dest="pin", action="store_false",
+                       help="with --peers: do not pin (default: the services on every core but the last, hey on "
+                       "the last, with taskset)")
     bench.set_defaults(run=_bench)
 
     add_export_parser(commands, DEFAULT_REPOSITORY)

@@ -86,13 +86,16 @@ def summarise(runs: Sequence[HeyRun]) -> Summary:
                    ", ".join(f"{kind} x{count}" for kind, count in sorted(kinds.items())))
 
 
-def triton_body(image: bytes, input_name: str = "IMAGE", output: str = "LABELS") -> tuple[bytes, int]:
-    """Triton's binary tensor protocol: JSON header + one BYTES element; returns (body, header length)."""
+def triton_body(image: bytes, input_name: str = "IMAGE", outputs: Sequence[str] = ("LABELS",)) -> tuple[bytes, int]:
+    """Triton's binary tensor protocol: JSON header + one BYTES element; returns (body, header length).
+
+    The ``outputs`` come back as JSON (``binary_data: false``), as the peer answers.
+    """
     element = bytes_element(image)
     header = json.dumps({
         "inputs": [{"name": input_name, "shape": [1, 1], "datatype": "BYTES",
                     "parameters": {"binary_data_size": len(element)}}],
-        "outputs": [{"name": output, "parameters": {"binary_data": False}}],
+        "outputs": [{"name": output, "parameters": {"binary_data": False}} for output in outputs],
     }).encode()
     return header + element, len(header)
 
@@ -111,9 +114,9 @@ def hey_binary() -> str:
 
 
 def hey_command(url: str, body: Path, requests: int, connections: int, content_type: str,
-                headers: Sequence[str] = ()) -> list[str]:
-    """The hey command line for one run (POST, CSV output)."""
-    command = [hey_binary(), "-n", str(sent(requests, connections)), "-c", str(connections), "-m", "POST",
+                headers: Sequence[str] = (), prefix: Sequence[str] = ()) -> list[str]:
+    """The hey command line for one run (POST, CSV output), after ``prefix`` (e.g. ``taskset -c 1``)."""
+    command = [*prefix, hey_binary(), "-n", str(sent(requests, connections)), "-c", str(connections), "-m", "POST",
                "-T", content_type, "-D", str(body), "-o", "csv", "-t", "120"]
     for header in headers:
         command += ["-H", header]

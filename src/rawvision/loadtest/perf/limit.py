@@ -1,7 +1,7 @@
 """The limit: the ensemble's own code in one plain process per core, no network, looping over the images.
 
-The same shared preprocessing, model file and ``classify`` as the ensemble's steps: what a server could
-approach but hardly beat on the same cores.
+The same shared preprocessing, model file and ``classify`` (or, for a detector, the same letterbox, head
+decoding and NMS) as the ensemble's steps: what a server could approach but hardly beat on the same cores.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import numpy as np
 from rawvision.classify import classify
 from rawvision.loadtest.perf import proc
 from rawvision.loadtest.perf.baseline import onnx_session
+from rawvision.loadtest.perf.pinning import UNPINNED, Pinning, service_cores
 from rawvision.pipelines.reader import RepositoryPipeline, read_pipeline
 from rawvision.transforms import preprocess
 
@@ -74,12 +75,24 @@ def top1(pipeline: RepositoryPipeline, run: Callable[[np.ndarray], np.ndarray], 
     return bytes(answer.labels[0][0]).decode()
 
 
-def _loop(repository: str, ensemble: str, images: Sequence[bytes], rounds: int) -> WorkerResult:
-    """Load, warm up, say ``ready``, wait for ``go`` on stdin, then time ``rounds`` passes."""
+def answerer(repository: str | Path, ensemble: str) -> Callable[[bytes], str]:
+    """The ensemble's own code for one image, in process: its top label, or for a detector what it found."""
+    from rawvision.loadtest.perf import detection
+
+    if detection.is_detection(repository, ensemble):
+        found = detection.read_detect_pipeline(repository, ensemble)
+        run_detector, _ = detection.onnx_runner(found.model_file, threads=1)
+        return lambda image: detection.summary(detection.detect(found, run_detector, [image])[0], found.labels)
     pipeline = read_pipeline(repository, ensemble)
     run = runner(pipeline)
+    return lambda image: top1(pipeline, run, image)
+
+
+def _loop(repository: str, ensemble: str, images: Sequence[bytes], rounds: int) -> WorkerResult:
+    """Load, warm up, say ``ready``, wait for ``go`` on stdin, then time ``rounds`` passes."""
+    answer = answerer(repository, ensemble)
     for image in [*images, images[0], images[0]]:  # warm-up: TorchScript's profiling executor needs a few runs
-        top1(pipeline, run, image)
+        answer(image)
     latencies = []
     print("ready", flush=True)
     if sys.stdin.readline().strip() != "go":
@@ -88,7 +101,7 @@ def _loop(repository: str, ensemble: str, images: Sequence[bytes], rounds: int) 
     for _ in range(rounds):
         for image in images:
             began = time.perf_counter()
-            top1(pipeline, run, image)
+            answer(image)
             latencies.append(time.perf_counter() - began)
     end = time.monotonic()
     return WorkerResult(tuple(latencies), start, end, proc.stat(os.getpid()).cpu_seconds - cpu)
@@ -105,10 +118,11 @@ def _read_line(worker: subprocess.Popen[str]) -> str:
 
 
 def run_limit(repository: Path, ensemble: str, images: Sequence[bytes], rounds: int,
-              processes: int | None = None) -> LimitResult:
+              processes: int | None = None, pin: Pinning = UNPINNED) -> LimitResult:
     """``processes`` (default: one per core) plain processes, each doing ``rounds`` passes over ``images``.
 
-    Each is ``python -m rawvision.loadtest.perf.limit``; all load first, then start together on one ``go``.
+    Each is ``python -m rawvision.loadtest.perf.limit``, on the service's cores when ``pin`` says so; all
+    load first, then start together on one ``go``.
     """
     count = processes or os.cpu_count() or 1
     with tempfile.TemporaryDirectory(prefix="rawvision-limit-") as folder:
@@ -118,8 +132,10 @@ def run_limit(repository: Path, ensemble: str, images: Sequence[bytes], rounds: 
             files[-1].write_bytes(image)
         command = [sys.executable, "-m", "rawvision.loadtest.perf.limit", str(repository), ensemble, str(rounds),
                    *map(str, files)]
-        workers = [subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}) for _ in range(count)]
+        with service_cores(pin):
+            workers = [subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+                       for _ in range(count)]
         try:
             for worker in workers:
                 _read_line(worker)

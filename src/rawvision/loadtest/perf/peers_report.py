@@ -10,15 +10,23 @@ from rawvision.loadtest.perf.side_by_side import ENSEMBLE, GRPC, LIMIT, PEER, Pe
 METHOD = """\
 How it was measured, per ensemble, one after the other on the same machine:
 
+- **cores**: the service (tritonserver and its Python stubs, the uvicorn master and workers, the limit's
+  processes) runs on its own core(s) and hey on the other(s), `taskset -c` (see the header; `--no-pin` turns
+  it off); "per core" below means per service core.
 - **limit**: the ensemble's own code (`rawvision.transforms.preprocess` with the repository's spec and decode
-  limits, the same model file on one intra-op thread, `rawvision.classify`) in one plain process per core, no
-  network, each looping over the images; img/s = all images / wall time, p50/p99 per image.
+  limits, the same model file on one intra-op thread, `rawvision.classify`; for a detector the pure detection
+  core: decode with the limits, letterbox, head decoding, class-aware NMS, boxes back to the photo's pixels) in
+  one plain process per core, no network, each looping over the images; img/s = all images / wall time,
+  p50/p99 per image.
 - **peer**: `rawvision.loadtest.perf.peer_service`, the FastAPI service a user would write (full Pillow decode, PIL
   resize, numpy crop and normalisation to the same spec, ONNX Runtime or TorchScript on one thread, softmax,
-  top-k as JSON), under `uvicorn --workers <cores> --http httptools` (`uvicorn[standard]`, as FastAPI's docs
+  top-k as JSON; for a detector `rawvision.loadtest.perf.detect_peer_service`: full Pillow decode, then the
+  same pure detection core and model file on one ONNX Runtime thread, boxes, scores, labels and landmarks as
+  JSON), under `uvicorn --workers <cores> --http httptools` (`uvicorn[standard]`, as FastAPI's docs
   install it; plain `uvicorn` with h11 adds ~40 ms per keep-alive request here: Nagle against delayed ACK).
 - **ensemble**: the embedded Triton server with only this ensemble loaded, over HTTP with Triton's binary
-  tensor protocol (JSON header + one BYTES element, `Inference-Header-Content-Length`, LABELS as JSON).
+  tensor protocol (JSON header + one BYTES element, `Inference-Header-Content-Length`; LABELS as JSON, or for a
+  detector every output, BOXES, SCORES, CLASS_IDS, LABELS, COUNT and LANDMARKS, as JSON).
 - **load generator**: `hey` for the peer and the ensemble. `hey -D` sends one body for all requests, so a
   mixed set is one hey run per image with the same request count; img/s = all requests / summed wall time
   of the runs, p50/p99 pooled from every run's `hey -o csv`. hey gives each connection `n // c` requests,
@@ -26,9 +34,10 @@ How it was measured, per ensemble, one after the other on the same machine:
   connection counts understate steady throughput for the peer and the ensemble alike (`--requests 64`
   for steadier figures). The gRPC row is driven by perf_analyzer, which cycles through all images in one
   run (another load generator; its figures are not used for ratios; its CPU column leaves it out).
-- **checks**: before timing, every image is sent once to each service and its top-1 label compared with
-  that side's own code in process (the peer's module; the ensemble's shared library); a mismatch fails the
-  bench. During timing, every response must be HTTP 200; the non-200 column counts the others.
+- **checks**: before timing, every image is sent once to each service and its top-1 label (a detector: the
+  count per label, e.g. `1 face`) compared with that side's own code in process (the peer's module; the
+  ensemble's shared library); a mismatch fails the bench; bad bytes must get 400 from the peer. During
+  timing, every response must be HTTP 200; the non-200 column counts the others.
 - **CPU ms per image**: utime + stime from `/proc/<pid>/stat` before and after each row, per process
   (tritonserver, each Python stub by instance, the uvicorn master and workers, each limit process over its
   own loop, and hey itself, read before it is reaped), divided by the images answered. On a shared machine
@@ -55,6 +64,25 @@ def ratio(rows: Sequence[Row], row: Row, service: str) -> float | None:
 
 def _fmt(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
+
+
+def summary_table(results: Sequence[PeersResult]) -> list[str]:
+    """One line per ensemble, image set and connection count: the three sides and the two ratios."""
+    lines = ["| ensemble | images | connections | ensemble img/s | ensemble p50 ms | peer img/s | peer p50 ms | "
+             "limit img/s | limit p50 ms | ensemble / peer | ensemble / limit |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for result in results:
+        for row in result.rows:
+            if row.service != ENSEMBLE:
+                continue
+            peer, limit = _find(result.rows, row, PEER), _find(result.rows, row, LIMIT)
+            lines.append(
+                f"| {row.ensemble} | {row.image_set} | {row.connections} | {row.images_per_second:.1f} | "
+                f"{row.p50_ms:.1f} | {_fmt(peer.images_per_second if peer else None, 1)} | "
+                f"{_fmt(peer.p50_ms if peer else None, 1)} | {_fmt(limit.images_per_second if limit else None, 1)} | "
+                f"{_fmt(limit.p50_ms if limit else None, 1)} | "
+                f"{_fmt(ratio(result.rows, row, PEER))} | {_fmt(ratio(result.rows, row, LIMIT))} |")
+    return lines
 
 
 def results_table(results: Sequence[PeersResult]) -> list[str]:
@@ -95,8 +123,15 @@ def markdown(results: Sequence[PeersResult], header: str, levers: str, plot_name
     lines = [header, "", METHOD, "## Images", ""]
     for result in results:
         lines += [f"- {result.ensemble}, {name}: {description}" for name, description in result.image_sets]
-    lines += ["", "Top-1 checked before timing: " + ", ".join(f"{r.ensemble} {r.checked} images on each side"
-                                                           for r in results) + ".",
+    lines += ["", "Answers checked before timing: " + ", ".join(f"{r.ensemble} {r.checked} images on each side"
+                                                              for r in results) + "."]
+    for result in results:
+        if result.answers:
+            lines += ["", f"What {result.ensemble} found in each image (ensemble and limit; the peer's own check "
+                      "agreed unless the log says otherwise): " + "; ".join(f"{image}: {answer}"
+                                                                            for image, answer in result.answers)
+                      + "."]
+    lines += ["", "## Summary", "", *summary_table(results),
               "", "## Results", "", *results_table(results), "", f"![img/s by connections]({plot_name})", "",
               "## Where the ensemble's time goes", "",
               "Triton's statistics API (`/v2/models/stats`) before and after each ensemble row (HTTP, hey); "
