@@ -54,6 +54,7 @@ class DecodeLimits:
 
 
 DEFAULT_LIMITS = DecodeLimits()
+ORIENTATION_TAG = 0x0112
 
 
 DraftSize = Callable[[int, int], tuple[int, int]]
@@ -121,6 +122,30 @@ def decode(data: bytes, mode: ColorMode, limits: DecodeLimits = DEFAULT_LIMITS,
            draft: DraftSize | None = None) -> Image.Image:
     """Decode ``data`` into a Pillow image in ``mode``; raise :class:`InputError` if it is unusable."""
     return to_mode(open_image(data, limits, draft), mode)
+
+
+_SWAPPING_ORIENTATIONS = frozenset({5, 6, 7, 8})
+"""EXIF orientations that turn the picture a quarter (its width and height swap when shown upright)."""
+
+
+def decode_with_size(data: bytes, mode: ColorMode, limits: DecodeLimits = DEFAULT_LIMITS,
+                     draft: DraftSize | None = None) -> tuple[Image.Image, tuple[int, int]]:
+    """Like :func:`decode`, plus the full-size ``(height, width)`` as shown upright.
+
+    A JPEG drafted by ``draft`` comes out smaller than it is; a detector maps its boxes back to the
+    picture's own pixels, so it needs the size the header declared, turned as EXIF turns the picture.
+    """
+    header: list[tuple[int, int]] = []
+
+    def recording(width: int, height: int) -> tuple[int, int]:
+        header.append((width, height))
+        return draft(width, height) if draft is not None else (width, height)
+
+    image = open_image(data, limits, recording if draft is not None else None)
+    width, height = header[0] if header else image.size
+    if image.getexif().get(ORIENTATION_TAG, 1) in _SWAPPING_ORIENTATIONS:
+        width, height = height, width
+    return to_mode(image, mode), (height, width)
 
 
 def encode(pixels: np.ndarray, fmt: Literal["PNG", "JPEG"] = "PNG", quality: int = 95) -> bytes:

@@ -12,6 +12,7 @@ from PIL import Image
 from rawvision.detection.letterbox import (
     Letterbox,
     LetterboxSpec,
+    draft_bound,
     letterbox,
     letterbox_geometry,
     load_letterboxed,
@@ -20,7 +21,7 @@ from rawvision.detection.letterbox import (
     unletterbox_points,
 )
 from rawvision.errors import InputError
-from rawvision.imaging import DecodeLimits, encode
+from rawvision.imaging import DecodeLimits, decode_with_size, encode
 from rawvision.testing.images import encoded, gradient
 from rawvision.testing.photos import exif_rotated_jpeg
 
@@ -141,6 +142,29 @@ def test_load_letterboxed_turns_the_picture_upright_first() -> None:
     assert (box.top, box.left) == (0, 16)
     inside = pixels[:, 16:48]
     assert inside[:12].mean() > 200 and inside[-40:].mean() < 50
+
+
+def test_jpeg_draft_decodes_smaller_but_keeps_the_pictures_own_size() -> None:
+    upright = np.zeros((2400, 1600, 3), np.uint8)
+    upright[:600] = 255  # white band at the top of the upright picture
+    data = exif_rotated_jpeg(upright)
+    spec = LetterboxSpec(size=(320, 320), pad_value=0)
+    drafted_spec = LetterboxSpec(size=(320, 320), pad_value=0, jpeg_draft=True)
+    image, size = decode_with_size(data, "RGB", draft=draft_bound(drafted_spec))
+    assert size == (2400, 1600)
+    assert image.height < 2400 and image.height >= 320 and image.width >= round(1600 * 320 / 2400)
+    full, full_size = load_letterboxed(data, spec)
+    drafted, drafted_size = load_letterboxed(data, drafted_spec)
+    assert drafted_size == full_size == (2400, 1600)
+    assert np.abs(drafted.astype(int) - full.astype(int)).mean() < 2.0
+    assert drafted[:70, 60:260].mean() > 200 and drafted[-150:, 60:260].mean() < 50
+
+
+def test_draft_bound_keeps_the_letterboxed_size_in_both_orientations() -> None:
+    bound = draft_bound(LetterboxSpec(size=(256, 512), jpeg_draft=True))
+    assert bound(4000, 3000) == (342, 256)  # upright it fills the height: 341.3 x 256
+    assert bound(3000, 4000) == (256, 342)  # the same picture stored turned a quarter
+    assert draft_bound(LetterboxSpec(size=(640, 640), scaleup=False))(100, 80) == (100, 80)
 
 
 def test_load_letterboxed_honours_decode_limits_and_takes_grey_images() -> None:

@@ -7,7 +7,8 @@ image from its size alone, so nothing but the original ``(height, width)`` needs
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
@@ -15,7 +16,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from rawvision.imaging import DEFAULT_LIMITS, DecodeLimits, decode
+from rawvision.imaging import DEFAULT_LIMITS, DecodeLimits, decode_with_size
 from rawvision.parameters import parse_known
 from rawvision.transforms import PreprocessSpec, normalize
 
@@ -41,6 +42,10 @@ class LetterboxSpec:
         interpolation: OpenCV resampling filter (``bilinear`` is ``INTER_LINEAR``).
         stride: the network's largest stride; ``size`` must be a multiple of it.
         scaleup: enlarge images smaller than ``size``; when false they are only padded.
+        jpeg_draft: let the JPEG decoder scale down by a power of two first (DCT domain), keeping at least
+            the size the image takes inside the letterbox. Boxes still come back in the picture's own pixels
+            (its header size); the drafted picture differs from the full decode by its rounding, under one
+            network-input pixel.
 
     """
 
@@ -54,6 +59,7 @@ class LetterboxSpec:
     interpolation: Interpolation = "bilinear"
     stride: int = 32
     scaleup: bool = True
+    jpeg_draft: bool = False
 
     def __post_init__(self) -> None:
         if self.stride <= 0:
@@ -99,6 +105,7 @@ class LetterboxSpec:
             "interpolation": self.interpolation,
             "stride": str(self.stride),
             "scaleup": "true" if self.scaleup else "false",
+            **({"jpeg_draft": "true"} if self.jpeg_draft else {}),
         }
 
     @classmethod
@@ -149,16 +156,33 @@ def letterbox(rgb: np.ndarray, spec: LetterboxSpec) -> np.ndarray:
     return out
 
 
+def draft_bound(spec: LetterboxSpec) -> Callable[[int, int], tuple[int, int]]:
+    """The smallest (width, height) a JPEG of a given header size may be drafted to for ``spec``.
+
+    The picture may still turn a quarter (EXIF), so the bound holds for both orientations.
+    """
+    target_h, target_w = spec.size
+
+    def bound(width: int, height: int) -> tuple[int, int]:
+        scale = max(min(target_h / height, target_w / width), min(target_h / width, target_w / height))
+        if not spec.scaleup:
+            scale = min(scale, 1.0)
+        return (math.ceil(width * scale), math.ceil(height * scale))
+
+    return bound
+
+
 def load_letterboxed(data: bytes, spec: LetterboxSpec,
                      limits: DecodeLimits = DEFAULT_LIMITS) -> tuple[np.ndarray, tuple[int, int]]:
     """Decode untrusted bytes (limits, EXIF orientation, RGB) and letterbox them.
 
     Returns:
-        The letterboxed HxWx3 uint8 pixels, and the original ``(height, width)`` after EXIF rotation.
+        The letterboxed HxWx3 uint8 pixels, and the original ``(height, width)`` after EXIF rotation
+        (the header's size, also when ``spec.jpeg_draft`` decoded the JPEG smaller).
 
     """
-    pixels = np.asarray(decode(data, "RGB", limits), dtype=np.uint8)
-    return letterbox(pixels, spec), (int(pixels.shape[0]), int(pixels.shape[1]))
+    image, size = decode_with_size(data, "RGB", limits, draft_bound(spec) if spec.jpeg_draft else None)
+    return letterbox(np.asarray(image, dtype=np.uint8), spec), size
 
 
 @lru_cache(maxsize=64)

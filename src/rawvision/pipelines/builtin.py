@@ -91,7 +91,7 @@ def faces() -> DetectorDescription:
     Photos smaller than 640x640 are padded, not enlarged (``scaleup`` false): CenterFace was measured at
     a photo's own size, and enlarging moved its boxes (docs/models.md, the faces family).
     """
-    spec = LetterboxSpec(size=FACES_SIZE, pad_value=0, scale=1.0, scaleup=False)
+    spec = LetterboxSpec(size=FACES_SIZE, pad_value=0, scale=1.0, scaleup=False, jpeg_draft=True)
     grid = FACES_GRID
     core = CoreSpec("onnx", Tensor("input.1", spec.output_shape), Tensor("537", (1, *grid)),
                     extra_outputs=(Tensor("538", (2, *grid)), Tensor("539", (2, *grid)), Tensor("540", (10, *grid))))
