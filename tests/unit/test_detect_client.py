@@ -110,6 +110,8 @@ def test_backoff_is_jittered_below_a_doubling_cap() -> None:
     assert [backoff(attempt, rand=lambda: 1.0) for attempt in range(7)] == [0.25, 0.5, 1.0, 2.0, 4.0, 5.0, 5.0]
     assert backoff(3, rand=lambda: 0.5) == 1.0
     assert backoff(9, rand=lambda: 0.0) == 0.0
+    # the front's hint sets the floor: 'retry after 1 s' waits 1-1.5 s
+    assert backoff(0, "overloaded: every server is busy or away; retry after 1 s", rand=lambda: 0.5) == 1.25
 
 
 class Flaky:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -108,6 +109,9 @@ def image_input(images: Sequence[bytes]) -> httpclient.InferInput:
     return tensor
 
 
+_RETRY_AFTER = re.compile(r"retry after (\d+(?:\.\d+)?) s")
+
+
 def is_retryable(exc: BaseException) -> bool:
     """Whether ``exc`` is an overloaded, rate-limiting or unreachable server rather than a refused image."""
     if isinstance(exc, InferenceServerException):
@@ -115,9 +119,16 @@ def is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, ConnectionError)
 
 
-def backoff(attempt: int, rand: Callable[[], float] = random.random, base: float = 0.25, cap: float = 5.0) -> float:
-    """Seconds to wait before retry ``attempt`` (0, 1, ...): full jitter, uniform below ``base·2^attempt``."""
-    return rand() * min(cap, base * 2.0 ** attempt)
+def backoff(attempt: int, message: str = "", rand: Callable[[], float] = random.random, base: float = 0.25,
+            cap: float = 5.0) -> float:
+    """Seconds to wait before retry ``attempt`` (0, 1, ...): full jitter, uniform below ``base·2^attempt``.
+
+    When the front says how long to wait ("retry after N s" in its body, as in its ``Retry-After``
+    header), the wait is at least that, spread over 1-1.5× so that refused clients do not return together.
+    """
+    delay = rand() * min(cap, base * 2.0 ** attempt)
+    hinted = _RETRY_AFTER.search(message)
+    return max(delay, float(hinted[1]) * (1.0 + 0.5 * rand())) if hinted else delay
 
 
 def with_backoff(call: Callable[[], T], retry_seconds: float, sleep: Callable[[float], None] = time.sleep,
@@ -131,7 +142,7 @@ def with_backoff(call: Callable[[], T], retry_seconds: float, sleep: Callable[[f
         except Exception as exc:
             if not is_retryable(exc):
                 raise
-            pause = backoff(attempt, rand)
+            pause = backoff(attempt, str(exc), rand)
             if clock() + pause > give_up:
                 raise
             sleep(pause)
