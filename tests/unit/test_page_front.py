@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -104,7 +105,7 @@ class Seen:
 class Recorder(BaseHTTPRequestHandler):
     """Answers every request with ``[]`` and records it."""
 
-    seen: list[Seen] = []
+    seen: ClassVar[list[Seen]] = []
 
     def _answer(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -117,7 +118,7 @@ class Recorder(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    do_GET = do_POST = _answer  # noqa: N815
+    do_GET = do_POST = _answer
 
     def log_message(self, *args: object) -> None:
         pass

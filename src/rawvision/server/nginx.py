@@ -102,7 +102,7 @@ GUARD = """    map $http_authorization $rawvision_authorized {{
             limit_req zone=rawvision burst={burst} nodelay;
             proxy_set_header Authorization "";
             proxy_set_header rawvision-admin-key $rawvision_admin_key;
-            add_header Server-Timing 'upstream;desc="$upstream_response_time"' always;
+            add_header Server-Timing 'upstream;desc="$upstream_header_time"' always;
 {proxy}
         }}
         location @browser_refused {{

@@ -342,7 +342,7 @@ function parseInferResponse(response, buffer) {
   return tensors;
 }
 
-// The time nginx waited for Triton (Server-Timing: upstream;desc="0.012", or "0.001, 0.012" after a retry).
+// Until Triton answered, as nginx saw it (Server-Timing: upstream;desc="0.012", or "0.001, 0.012" after a retry).
 function upstreamSeconds(response) {
   const header = response.headers.get("Server-Timing") || "";
   const match = header.match(/upstream;desc="([^"]*)"/);
@@ -397,6 +397,9 @@ async function pictureOf(file) {
 function pictureCanvas(bitmap, name) {
   const canvas = element("canvas", { width: bitmap.width, height: bitmap.height, role: "img", "aria-label": name });
   canvas.getContext("2d").drawImage(bitmap, 0, 0);
+  if (Math.max(bitmap.width, bitmap.height) < 160) {
+    canvas.classList.add("small"); // a 28 × 28 digit is shown enlarged, its pixels kept sharp
+  }
   return canvas;
 }
 
