@@ -29,7 +29,7 @@ from rawvision.ocr.synthetic import render
 from rawvision.server.embedded import EmbeddedServer, ServerOptions, free_ports
 from rawvision.server.front import Certificate, body_limit, self_signed_certificate
 from rawvision.server.nginx import CONTENT_SECURITY_POLICY, Guard, Nginx
-from rawvision.testing.photos import jpeg, photo
+from rawvision.testing.photos import exif_rotated_jpeg, jpeg, photo
 
 pytestmark = pytest.mark.integration
 
@@ -203,15 +203,17 @@ def test_a_photo_to_imagenet_shows_its_top_label(browser: Any, front: Nginx, tri
     screenshot(browser, artifacts, "imagenet")
 
 
+@pytest.mark.parametrize("encoding", ["jpeg", "exif-rotated"])
 def test_a_face_photo_to_faces_shows_its_boxes_at_the_right_place_and_their_count(
-        browser: Any, front: Nginx, triton: ServerOptions, artifacts: Path, tmp_path: Path) -> None:
+        browser: Any, front: Nginx, triton: ServerOptions, artifacts: Path, tmp_path: Path, encoding: str) -> None:
     from selenium.webdriver.common.by import By
 
     open_page(browser, front, "faces")
     assert not browser.find_element(By.ID, "options").get_property("hidden")
     assert browser.find_element(By.ID, "score_threshold").get_attribute("value") == "0.5"  # the config's default
     file = tmp_path / "astronaut.jpg"
-    file.write_bytes(jpeg(photo("astronaut")))
+    pixels = photo("astronaut") if encoding == "jpeg" else photo("astronaut")[:, 60:460]  # not square: turned
+    file.write_bytes(jpeg(pixels) if encoding == "jpeg" else exif_rotated_jpeg(pixels))
     card = send(browser, [file])[0]
     answer = served(triton, "faces", file.read_bytes(), ["BOXES", "COUNT"])
     count = int(answer["COUNT"].reshape(-1)[0])
@@ -220,7 +222,7 @@ def test_a_face_photo_to_faces_shows_its_boxes_at_the_right_place_and_their_coun
     canvas = card.find_element(By.TAG_NAME, "canvas")
     drawn = np.array(json.loads(canvas.get_attribute("data-boxes")))
     np.testing.assert_allclose(drawn, answer["BOXES"][0, :count], atol=1e-3)
-    height, width = photo("astronaut").shape[:2]
+    height, width = pixels.shape[:2]  # upright, as the server decodes it (EXIF applied)
     assert (canvas.get_property("width"), canvas.get_property("height")) == (width, height)
     # The box is drawn where the server put it: the stroke colour on its left edge, not beside it.
     for x1, y1, x2, y2 in drawn:
@@ -230,7 +232,7 @@ def test_a_face_photo_to_faces_shows_its_boxes_at_the_right_place_and_their_coun
             "return arguments[1].map(([x, y]) => Array.from(c.getImageData(x, y, 1, 1).data).slice(0, 3));",
             canvas, [[int(x1), middle], [int((x1 + x2) / 2), middle], [max(int(x1) - 12, 0), middle]])
         assert tuple(on_edge) == STROKE and tuple(inside) != STROKE and tuple(outside) != STROKE
-    screenshot(browser, artifacts, "faces")
+    screenshot(browser, artifacts, "faces" if encoding == "jpeg" else f"faces-{encoding}")
 
 
 def test_detection_options_travel_as_request_parameters(browser: Any, front: Nginx, tmp_path: Path) -> None:
@@ -373,3 +375,17 @@ def test_rawvision_front_says_where_the_page_is_and_serves_it(triton: ServerOpti
         process.send_signal(signal.SIGINT)
         code = process.wait(30)
     assert code == 0
+
+
+def test_without_the_admin_key_at_the_front_the_page_says_so_and_model_still_works(
+        browser: Any, triton: ServerOptions, repository: Path, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    certificate = self_signed_certificate(tmp_path / "cert")
+    guard = Guard(KEY, certificate.certificate, certificate.private_key, body_limit(repository, MODELS), 1000, 1000)
+    with Nginx(free_ports(1)[0], [triton.http_url], guard=guard) as bare:
+        open_page(browser, bare, "imagenet")
+        status = browser.find_element(By.ID, "status").text
+        assert status.startswith("Could not list the pipelines (403:"), status
+        options = [o.get_attribute("value") for o in browser.find_elements(By.CSS_SELECTOR, "#pipeline option")]
+        assert options == ["imagenet"]
