@@ -23,7 +23,7 @@ from rawvision.pipelines.reader import read_pipeline
 from rawvision.server.embedded import EmbeddedServer, ServerOptions, free_ports
 from rawvision.testing.samples import write_samples
 
-PHOTOS = ("chelsea", "coffee")
+PHOTOS = ("chelsea", "coffee", "astronaut")  # the astronaut: a face for the page (faces)
 
 
 def _classify(url: str, model: str, paths: list[Path], labels: np.ndarray | None) -> None:
@@ -58,7 +58,7 @@ PAGE_HINT = """
   .venv/bin/rawvision serve
   RAWVISION_API_KEY=choose-a-key .venv/bin/rawvision front --upstream 127.0.0.1:8000
 then open https://localhost:8443/?model=faces (self-signed certificate: accept it once), enter the key,
-and drop the photos of {photos} on the page (docs/page.md)."""
+and drop {photos}/astronaut.jpg (or any photo) on the page (docs/page.md)."""
 
 
 def run_demo(repository: Path, out: Path, count: int = 6) -> int:
