@@ -16,7 +16,8 @@ MODELS := $(REPO)/mnist_onnx/1/model.onnx $(REPO)/mnist_torchscript/1/model.pt \
 # nginx: the scale-out test runs two servers behind a local nginx (tests/integration/test_scale_out.py), and
 # `rawvision front` is the guarded front door; openssl makes its self-signed certificate; curl tests it.
 # hey: the one HTTP load generator of `make bench-peers` (the ensemble against its FastAPI peer).
-SYSTEM_PACKAGES := curl dataset-fashion-mnist fonts-dejavu-core hey nginx openssl
+# chromium + chromium-driver: the page's browser tests (tests/integration/test_page.py, Selenium, headless).
+SYSTEM_PACKAGES := chromium chromium-driver curl dataset-fashion-mnist fonts-dejavu-core hey nginx openssl
 
 .PHONY: setup system-packages models demo test lint unit integration serve clean-models bench-fashion perf-analyzer bench bench-peers bench-peers-faces coldstart bench-admission soak
 

@@ -27,7 +27,7 @@ from rawvision.server.embedded import EmbeddedServer, ServerOptions, free_ports
 from rawvision.testing.digit_scenes import make_scenes
 from rawvision.testing.samples import write_samples
 
-PHOTOS = ("chelsea", "coffee")
+PHOTOS = ("chelsea", "coffee", "astronaut")  # the astronaut: a face for the page (faces)
 FACE_PHOTOS = ("astronaut", "coffee")  # one face, and none: COUNT 0 is an answer too
 
 
@@ -88,6 +88,14 @@ def _photos(out: Path, names: tuple[str, ...] = PHOTOS) -> list[Path]:
     return paths
 
 
+PAGE_HINT = """
+== see it in a browser: two shells
+  .venv/bin/rawvision serve
+  RAWVISION_API_KEY=choose-a-key .venv/bin/rawvision front --upstream 127.0.0.1:8000
+then open https://localhost:8443/?model=faces (self-signed certificate: accept it once), enter the key,
+and drop {photos}/astronaut.jpg (or any photo) on the page (docs/page.md)."""
+
+
 def run_demo(repository: Path, out: Path, count: int = 6) -> int:
     """Write sample inputs, serve ``repository`` on free ports, send them through every pipeline, stop."""
     digits, digit_labels, digit_names = test_set("mnist")
@@ -123,6 +131,7 @@ def run_demo(repository: Path, out: Path, count: int = 6) -> int:
             client.close()
     print("server stopped")
     _own_model(repository, out, photo_files)
+    print(PAGE_HINT.format(photos=out / "photos"))
     return 0
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from rawvision.server.control import ADMIN_KEY_ENV, admin_key_from_env
 from rawvision.server.front import (
     API_KEY_ENV,
     Certificate,
@@ -51,7 +52,7 @@ def _run(args: argparse.Namespace) -> int:
         certificate = _certificate(args)
         limit = args.max_body or body_limit(args.repository, args.ensemble)
         guard = Guard(args.api_key, certificate.certificate, certificate.private_key, limit, args.rate, args.burst,
-                      args.host)
+                      args.host, admin_key=args.admin_key or None)
         nginx = Nginx(args.port, args.upstream, grpc_port=args.grpc_port if args.grpc_upstream else None,
                       grpc_upstreams=args.grpc_upstream, guard=guard,
                       admission=Admission(per_replica=args.per_replica, read_timeout=args.read_timeout),
@@ -64,6 +65,7 @@ def _run(args: argparse.Namespace) -> int:
           f"(burst {guard.burst}); "
           f"{args.per_replica} in flight per replica, then 503 + Retry-After; "
           f"config {nginx.root / 'nginx.conf'}  (Ctrl-C stops)", flush=True)
+    print(_page_hint(args), flush=True)
     stopped = threading.Event()
 
     def stop(_signum: int, _frame: FrameType | None) -> None:
@@ -81,6 +83,16 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _page_hint(args: argparse.Namespace) -> str:
+    """Where to open the page, and what it needs."""
+    host = args.server_name if args.host in ("127.0.0.1", "0.0.0.0", "::") else args.host
+    hint = f"the page: open https://{host}:{args.port}/ and enter the inference key"
+    if not args.admin_key:
+        hint += (f" (it lists the pipelines if the server has no admin key; if it has one, give it with --admin-key "
+                 f"or ${ADMIN_KEY_ENV}, or open /?model=NAME)")
+    return hint
+
+
 def add_front_parser(commands: Any, default_repository: Path) -> None:
     """Register ``rawvision front`` on the top-level subcommands."""
     front = commands.add_parser("front", help="guarded front door (nginx: TLS, API key, body and rate limits) "
@@ -94,6 +106,9 @@ def add_front_parser(commands: Any, default_repository: Path) -> None:
     front.add_argument("--grpc-port", type=int, default=8444, help="gRPC (TLS) port")
     front.add_argument("--api-key", default=os.environ.get(API_KEY_ENV),
                        help=f"inference key, sent as 'Authorization: Bearer KEY' (default: ${API_KEY_ENV})")
+    front.add_argument("--admin-key", default=admin_key_from_env(),
+                       help="the server's admin key, sent upstream with the repository index call alone so the page "
+                       f"can list pipelines (default: ${ADMIN_KEY_ENV})")
     front.add_argument("--cert", type=Path, help="PEM certificate (default: a self-signed one)")
     front.add_argument("--key", type=Path, help="PEM private key of --cert")
     front.add_argument("--cert-dir", type=Path, default=Path("front-cert"),

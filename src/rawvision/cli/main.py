@@ -43,6 +43,8 @@ def _serve(args: argparse.Namespace) -> int:
               f"metrics http://{options.host}:{options.metrics_port}/metrics  (Ctrl-C stops)", flush=True)
         print(f"started in {seconds:.1f} s (start-up and warm-up); "
               f"{summary(step_warmups(model_stats(options.http_url)))}", flush=True)
+        print(f"the page: in another shell, RAWVISION_API_KEY=<a key of 8+ characters> rawvision front --upstream "
+              f"{options.http_url}, then open https://localhost:8443/ and enter that key", flush=True)
 
     try:
         supervisor.run(ready)

@@ -35,6 +35,12 @@ Admission happens here, at the cheapest point (:class:`Admission`):
 With a :class:`Guard` the same config becomes the front door (``rawvision front``, ``rawvision.server.front``):
 TLS, an API key checked before anything else, a body limit (413), a per-client rate limit (429), health
 open without a key, and gRPC proxied over TLS + HTTP/2 with its errors as ``grpc-status`` trailers.
+
+The front door also serves the page (``rawvision.server.page``: static files, no key) at ``/`` with a
+strict Content-Security-Policy, and keeps browsers away from everything but inference: a request with an
+``Origin`` header (browsers send one on every fetch POST) to the model-repository, logging, trace or
+shared-memory APIs gets 403. The one read-only call the page needs, ``POST /v2/repository/index``, is
+open to inference key holders; the front adds the admin key (``Guard.admin_key``) to it, and to it only.
 """
 
 from __future__ import annotations
@@ -45,7 +51,8 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from types import TracebackType
 
@@ -135,7 +142,7 @@ GUARD = """    map $http_authorization $rawvision_authorized {{
         default 0;
         include {key_map};
     }}
-    limit_req_zone $binary_remote_addr zone=rawvision:10m rate={rate};
+{browser_maps}    limit_req_zone $binary_remote_addr zone=rawvision:10m rate={rate};
     limit_req_status 429;
     ssl_certificate {certificate};
     ssl_certificate_key {private_key};
@@ -148,15 +155,23 @@ GUARD = """    map $http_authorization $rawvision_authorized {{
         error_page 413 = @too_large;
         error_page 429 = @too_many;
         error_page 502 503 504 = @overloaded;
+        error_page 403 = @browser_refused;
         location /v2/health/ {{
 {health}
         }}
-        location / {{
+{page}        location / {{
             if ($rawvision_authorized = 0) {{ return 401; }}
+            if ($rawvision_browser_refused) {{ return 403; }}
             limit_req zone=rawvision burst={burst} nodelay;
 {limit}
             proxy_set_header Authorization "";
+            proxy_set_header rawvision-admin-key $rawvision_admin_key;
+            add_header Server-Timing 'upstream;desc="$upstream_header_time"' always;
 {proxy}
+        }}
+        location @browser_refused {{
+            default_type application/json;
+            return 403 '{{"error":"{browser_refused}"}}';
         }}
         location @unauthorized {{
             default_type application/json;
@@ -204,6 +219,53 @@ GRPC = """    upstream triton_grpc {{
 {grpc_errors}
     }}
 """
+
+# Browsers (a request with an Origin header) reach inference, metadata, config, statistics and the
+# repository index only. The admin key goes upstream for the index alone; on every other path the caller's
+# own rawvision-admin-key header passes through as before (operators' tools), and none is invented.
+BROWSER_MAPS = """    map $uri $rawvision_restricted {{
+        default 0;
+        /v2/repository/index 0;
+        ~^/v2/(repository|logging|trace|systemsharedmemory|cudasharedmemory)(/|$) 1;
+        ~^/v2/models/[^/]+(/versions/[^/]+)?/trace/ 1;
+    }}
+    map "$rawvision_restricted:$http_origin" $rawvision_browser_refused {{
+        default 0;
+        ~^1:. 1;
+    }}
+    map $uri $rawvision_admin_key {{
+        default $http_rawvision_admin_key;
+{admin_key}    }}
+"""
+
+BROWSER_REFUSED = ("browsers (requests with an Origin header) may not reach the model-repository, logging, trace "
+                   "or shared-memory APIs through the front door")
+
+# The page: three static files, served without the key, with a Content-Security-Policy that allows only
+# the page's own script and style, pictures from blob:/data: URLs, and fetches to this origin.
+PAGE_FILES = ("index.html", "page.css", "page.js")
+CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
+                           "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+PAGE = """        location = / {{
+            root {page};
+            try_files /index.html =404;
+{page_headers}
+        }}
+        location ~ ^/(index\\.html|page\\.css|page\\.js)$ {{
+            root {page};
+{page_headers}
+        }}
+        location = /favicon.ico {{
+            return 204;
+        }}
+"""
+PAGE_HEADERS = """            types {{ text/html html; text/css css; text/javascript js; }}
+            charset utf-8;
+            charset_types text/html text/css text/javascript;
+            add_header Content-Security-Policy "{csp}" always;
+            add_header X-Content-Type-Options nosniff always;
+            add_header Referrer-Policy no-referrer always;
+            add_header Cache-Control no-cache always;"""
 
 # gRPC status codes: 16 UNAUTHENTICATED, 8 RESOURCE_EXHAUSTED, 14 UNAVAILABLE.
 GRPC_ERRORS = {
@@ -276,6 +338,9 @@ class Guard:
         rate_per_second: sustained requests per second per client address (nginx ``limit_req``).
         burst: requests above the rate accepted at once before 429.
         host: the address nginx listens on (loopback unless told otherwise).
+        admin_key: the server's admin key (``rawvision serve --admin-key``), which the front adds to the
+            repository index call alone so that key holders (the page) can list the pipelines; None when
+            the server has none (the index is then open upstream) or the front should not list.
     """
 
     api_key: str | None
@@ -285,10 +350,13 @@ class Guard:
     rate_per_second: float = 50.0
     burst: int = 100
     host: str = "127.0.0.1"
+    admin_key: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.api_key is not None:
             key_map_line(self.api_key)
+        if self.admin_key is not None:
+            admin_key_line(self.admin_key)
         if self.max_body_bytes <= 0 or self.rate_per_second <= 0 or self.burst < 0:
             raise ValueError(f"body limit and rate must be positive, burst not negative: {self}")
 
@@ -307,10 +375,24 @@ def key_map_line(api_key: str) -> str:
     return f'"Bearer {api_key}" 1;\n'
 
 
+def admin_key_line(admin_key: str) -> str:
+    """The line of nginx's admin-key map that sends ``admin_key`` with the repository index call."""
+    if not admin_key or not set(admin_key) <= _KEY_CHARACTERS:
+        raise ValueError("the admin key must be non-empty, with characters from A-Z a-z 0-9 - . _ ~ + / =")
+    return f'        /v2/repository/index "{admin_key}";\n'
+
+
+def page_locations(page: Path | None) -> str:
+    """The front's locations for the page's files in the folder ``page`` (nothing when None)."""
+    if page is None:
+        return ""
+    return PAGE.format(page=page, page_headers=PAGE_HEADERS.format(csp=CONTENT_SECURITY_POLICY))
+
+
 def nginx_config(root: Path, port: int, upstreams: Sequence[str], grpc_port: int | None = None,
                  grpc_upstreams: Sequence[str] = (), guard: Guard | None = None, key_map: Path | None = None,
                  log_to_stderr: bool = False, admission: Admission = Admission(),
-                 health_upstreams: Sequence[str] = ()) -> str:
+                 health_upstreams: Sequence[str] = (), page: Path | None = None) -> str:
     """The nginx config for ``upstreams`` (``host:port`` each), listening on ``127.0.0.1:port``.
 
     With ``guard``, HTTP takes TLS, the API key, the body limit and the rate limit; with ``grpc_port``
@@ -318,7 +400,8 @@ def nginx_config(root: Path, port: int, upstreams: Sequence[str], grpc_port: int
     ``admission`` bounds what is in flight and how long anything takes. ``/v2/health/`` goes to
     ``health_upstreams`` (readiness services, ``rawvision.server.health``) when given, else to Triton.
     The key map (``key_map_line``) is read from ``key_map``, by default ``root/api-key.map``; logs go
-    to ``root`` unless ``log_to_stderr`` (containers).
+    to ``root`` unless ``log_to_stderr`` (containers). With ``page`` (a folder holding ``PAGE_FILES``) the
+    guarded front serves the page at ``/``; the guard's admin key is read from ``root/admin-key.map``.
     """
     if not upstreams:
         raise ValueError("a load balancer needs at least one upstream server")
@@ -348,7 +431,10 @@ def nginx_config(root: Path, port: int, upstreams: Sequence[str], grpc_port: int
     values = {"key_map": key_map or root / "api-key.map", "rate": guard.rate, "burst": guard.burst,
               "max_body": guard.max_body_bytes, "certificate": guard.certificate,
               "private_key": guard.private_key, "host": guard.host, "retry_after": admission.retry_after}
-    text = head + GUARD.format(port=port, proxy=proxy, limit=limit, health=health, overloaded=overloaded, **values)
+    admin = f"        include {root / 'admin-key.map'};\n" if guard.admin_key is not None else ""
+    text = head + GUARD.format(port=port, proxy=proxy, limit=limit, health=health, overloaded=overloaded,
+                               browser_maps=BROWSER_MAPS.format(admin_key=admin), page=page_locations(page),
+                               browser_refused=BROWSER_REFUSED, **values)
     if grpc_port is not None:
         errors = "\n".join(GRPC_ERROR.format(name=name, code=code, message=message.format(**values))
                            for name, (code, message) in GRPC_ERRORS.items())
@@ -361,6 +447,18 @@ def nginx_config(root: Path, port: int, upstreams: Sequence[str], grpc_port: int
 def _seconds(value: float) -> str:
     """A duration in nginx's notation (milliseconds when not whole seconds)."""
     return f"{value:g}s" if float(value).is_integer() else f"{round(value * 1000)}ms"
+
+
+def copy_page(folder: Path) -> Path:
+    """Copy the page's files from the package into ``folder`` (readable by nginx's unprivileged workers)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o755)
+    source = resources.files("rawvision.server").joinpath("page")
+    for name in PAGE_FILES:
+        target = folder / name
+        target.write_bytes(source.joinpath(name).read_bytes())
+        target.chmod(0o644)
+    return folder
 
 
 def _servers(upstreams: Sequence[str], max_conns: int | None) -> str:
@@ -419,9 +517,16 @@ class Nginx:
             key_map = self.root / "api-key.map"
             key_map.touch(mode=0o600)
             key_map.write_text(key_map_line(self.guard.api_key), encoding="utf-8")
+        page = None
+        if self.guard is not None:
+            if self.guard.admin_key is not None:
+                admin_map = self.root / "admin-key.map"
+                admin_map.touch(mode=0o600)
+                admin_map.write_text(admin_key_line(self.guard.admin_key), encoding="utf-8")
+            page = copy_page(self.root / "page")
         config.write_text(nginx_config(self.root, self.port, self.upstreams, self.grpc_port, self.grpc_upstreams,
                                        self.guard, admission=self.admission,
-                                       health_upstreams=self.health_upstreams), encoding="utf-8")
+                                       health_upstreams=self.health_upstreams, page=page), encoding="utf-8")
         self.process = subprocess.Popen([self.binary, "-p", str(self.root), "-c", str(config),
                                          "-e", str(self.root / "error.log")], stdout=subprocess.DEVNULL,
                                         stderr=subprocess.PIPE)
