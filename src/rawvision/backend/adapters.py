@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
@@ -81,6 +81,25 @@ def input_array(request: Any, name: str) -> np.ndarray:
     if tensor is None:
         raise InputError(f"input {name} is missing")
     return np.asarray(tensor.as_numpy())
+
+
+Decoded = TypeVar("Decoded")
+
+
+def decode_each(request: Any, name: str, load: Callable[[bytes], Decoded]) -> list[Decoded]:
+    """``load`` every encoded image of the BYTES input ``name``; a bad one fails the request, naming its index."""
+    payloads = input_array(request, name)
+    if payloads.dtype != np.object_:
+        raise InputError(f"{name} must be BYTES (encoded images), got {payloads.dtype}")
+    decoded = []
+    for index, payload in enumerate(payloads.reshape(-1)):
+        try:
+            decoded.append(load(payload))
+        except InputError as exc:
+            raise InputError(f"{name}[{index}]: {exc}") from None
+    if not decoded:
+        raise InputError(f"{name} holds no image")
+    return decoded
 
 
 def _batch_size(arrays: Arrays) -> int:

@@ -6,10 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from rawvision.backend.adapters import Arrays, ModelArgs, execute_batched, input_array
+from rawvision.backend.adapters import Arrays, ModelArgs, decode_each, execute_batched
 from rawvision.backend.step_parameters import decoding_parameters
 from rawvision.detection.letterbox import LetterboxSpec, load_letterboxed, normalize_letterboxed
-from rawvision.errors import InputError
 
 PREPROCESSED = "preprocessed_image"
 ORIGINAL_SIZE = "original_size"
@@ -37,19 +36,8 @@ class TritonPythonModel:
         return execute_batched(requests, self._load, self._normalize, self.timeout)
 
     def _load(self, request: Any) -> Arrays:
-        payloads = input_array(request, self.input_name)
-        if payloads.dtype != np.object_:
-            raise InputError(f"{self.input_name} must be BYTES (encoded images), got {payloads.dtype}")
-        images, sizes = [], []
-        for index, payload in enumerate(payloads.reshape(-1)):
-            try:
-                pixels, size = load_letterboxed(payload, self.spec, self.limits)
-            except InputError as exc:
-                raise InputError(f"{self.input_name}[{index}]: {exc}") from None
-            images.append(pixels)
-            sizes.append(size)
-        if not images:
-            raise InputError(f"{self.input_name} holds no image")
+        loaded = decode_each(request, self.input_name, lambda data: load_letterboxed(data, self.spec, self.limits))
+        images, sizes = zip(*loaded, strict=True)
         return {"pixels": np.stack(images), "sizes": np.asarray(sizes, dtype=np.int32)}
 
     def _normalize(self, arrays: Arrays) -> Arrays:

@@ -6,9 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from rawvision.backend.adapters import Arrays, ModelArgs, execute_batched, input_array
+from rawvision.backend.adapters import Arrays, ModelArgs, decode_each, execute_batched
 from rawvision.backend.step_parameters import decoding_parameters
-from rawvision.errors import InputError
 from rawvision.transforms import PreprocessSpec, load_image, normalize
 
 
@@ -32,17 +31,7 @@ class TritonPythonModel:
         return execute_batched(requests, self._load, self._normalize, self.timeout)
 
     def _load(self, request: Any) -> Arrays:
-        payloads = input_array(request, self.input_name)
-        if payloads.dtype != np.object_:
-            raise InputError(f"{self.input_name} must be BYTES (encoded images), got {payloads.dtype}")
-        images = []
-        for index, payload in enumerate(payloads.reshape(-1)):
-            try:
-                images.append(load_image(payload, self.spec, self.limits))
-            except InputError as exc:
-                raise InputError(f"{self.input_name}[{index}]: {exc}") from None
-        if not images:
-            raise InputError(f"{self.input_name} holds no image")
+        images = decode_each(request, self.input_name, lambda data: load_image(data, self.spec, self.limits))
         return {"pixels": np.stack(images)}
 
     def _normalize(self, arrays: Arrays) -> Arrays:
