@@ -34,6 +34,13 @@ def _ocr_convert(family: Family, target: Target, candidate: Candidate, version: 
     return convert(family, target, candidate, version, request)
 
 
+def _mnist_detect_convert(family: Family, target: Target, candidate: Candidate, version: int,
+                          request: Request) -> Conversion:
+    from rawvision.export.mnist_detect import convert
+
+    return convert(family, target, candidate, version, request)
+
+
 MNIST = Family(
     name="mnist", summary="a CNN (conv 32 → conv 64 → fc 128) trained on MNIST digits → ONNX (mnist_onnx)",
     targets=(Target("onnx", "mnist_onnx", "model.onnx", ONNX_TOLERANCE),),
@@ -73,7 +80,7 @@ MNIST_DETECT = Family(
     "Ultralytics' YOLOv8 layout (mnist_detect_onnx: images [B,3,256,256] → output0 [B,14,1024])",
     targets=(Target("onnx", "mnist_detect_onnx", "model.onnx", ONNX_TOLERANCE),),
     input_name="images", output_name="output0", min_accuracy=0.9,
-    build=_build("mnist_detect", "trained_detector"), options=("steps",))
+    build=_build("mnist_detect", "trained_detector"), convert=_mnist_detect_convert, options=("steps",))
 
 FAMILIES: dict[str, Family] = {family.name: family
                                for family in (MNIST, MNIST_TORCHSCRIPT, FASHION_MNIST, IMAGENET, OCR, MNIST_DETECT)}
