@@ -62,8 +62,9 @@ $(REPO)/faces_onnx/1/model.onnx: | $(BIN)/.installed
 	$(BIN)/rawvision export faces --repository $(REPO)
 
 # The digit detector, trained here on generated scenes of MNIST digits (a budget of optimizer steps; docs/models.md).
+# OMP_WAIT_POLICY=PASSIVE: on shared cores, OpenMP threads spinning at barriers tripled the CPU per step.
 $(REPO)/mnist_detect_onnx/1/model.onnx: | $(BIN)/.installed
-	$(BIN)/rawvision -v export mnist-detect --repository $(REPO)
+	OMP_WAIT_POLICY=PASSIVE $(BIN)/rawvision -v export mnist-detect --repository $(REPO)
 
 models: $(MODELS)
 

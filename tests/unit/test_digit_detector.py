@@ -73,3 +73,23 @@ def test_the_repository_serves_the_detector_with_the_letterbox_it_was_trained_fo
     from rawvision.export.mnist_detect import SERVED, served
 
     assert served(Path(__file__).resolve().parents[2] / "model_repository") == SERVED
+
+
+def test_the_onnx_file_declares_a_yolov8_head_that_the_detection_core_recognises() -> None:
+    import onnx
+
+    from rawvision.detection.layouts import recognise_head
+    from rawvision.export.mnist_detect import static_output
+    from rawvision.export.onnx_export import export_onnx, max_difference
+
+    torch.manual_seed(0)
+    wrapper = YoloV8Layout(DigitDetector()).eval()
+    inputs = np.random.default_rng(0).random((2, 3, INPUT_SIZE, INPUT_SIZE), dtype=np.float32)
+    data = static_output(export_onnx(wrapper, inputs[:1], "images", "output0"))
+    graph = onnx.load_from_string(data).graph
+    shapes = {tensor.name: tuple(d.dim_param or d.dim_value for d in tensor.type.tensor_type.shape.dim)
+              for tensor in graph.output}
+    assert shapes == {"output0": ("batch", 14, 1024)}
+    layout = recognise_head(shapes, (-1, 3, INPUT_SIZE, INPUT_SIZE))
+    assert (layout.head, layout.num_classes, layout.outputs) == ("yolov8", 10, ("output0",))
+    assert max_difference(wrapper, data, inputs) < 1e-4

@@ -76,7 +76,8 @@ class YoloV8Layout(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """``[B, 3, 256, 256]`` → ``[B, 14, 1024]``: cx, cy, w, h (input pixels), 10 class scores."""
-        maps = self.detector(images).flatten(2)
+        # a constant target shape, so ONNX shape inference gives output0 the static [batch, 14, 1024]
+        maps = self.detector(images).reshape(-1, NUM_CLASSES + 4, NUM_CELLS)
         centres = (self.cells + torch.sigmoid(maps[:, NUM_CLASSES:NUM_CLASSES + 2])) * STRIDE
         sizes = torch.exp(maps[:, NUM_CLASSES + 2:].clamp(max=6.0)) * STRIDE
         return torch.cat([centres, sizes, torch.sigmoid(maps[:, :NUM_CLASSES])], 1)

