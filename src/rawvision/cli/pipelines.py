@@ -46,7 +46,7 @@ def _pair(text: str) -> tuple[int, int]:
 
 
 def letterbox_from_args(args: argparse.Namespace) -> LetterboxSpec:
-    """A detector's letterbox: ``--preset`` (default ``yolo-letterbox``) with --scale, --mean, --std on top.
+    """A detector's letterbox: ``--preset`` (default ``yolo-letterbox``) with --scale, --mean, --std, --pad-value.
 
     Its size is the model's; ``add`` sets it from the graph or ``--input-size``.
     """
@@ -61,7 +61,8 @@ def letterbox_from_args(args: argparse.Namespace) -> LetterboxSpec:
     if args.preset and args.preset not in LETTERBOX_PRESETS:
         raise ValueError(f"--preset {args.preset} is a classifier recipe; a detector takes one of "
                          f"{sorted(LETTERBOX_PRESETS)}")
-    explicit = {"mean": args.mean, "std": args.std, "scale": args.scale, "interpolation": args.interpolation}
+    explicit = {"mean": args.mean, "std": args.std, "scale": args.scale, "interpolation": args.interpolation,
+                "pad_value": args.pad_value}
     base = letterbox_preset(args.preset) if args.preset else YOLO_LETTERBOX
     return replace(base, **{key: value for key, value in explicit.items() if value is not None})
 
@@ -70,6 +71,8 @@ def spec_from_args(args: argparse.Namespace) -> PreprocessSpec:
     """``--preset`` with any explicit option on top, or the explicit options alone."""
     if args.preset in LETTERBOX_PRESETS:
         raise ValueError(f"--preset {args.preset} is a detector's letterbox; give --task detect")
+    if args.pad_value is not None:
+        raise ValueError("--pad-value is a detector's letterbox bars; give --task detect")
     explicit = {"resize": args.resize, "crop": args.crop, "mean": args.mean, "std": args.std,
                 "scale": args.scale, "color_mode": args.color_mode, "interpolation": args.interpolation}
     given = {key: value for key, value in explicit.items() if value is not None}
@@ -177,6 +180,7 @@ def add_pipeline_parsers(commands: Any, default_repository: Path) -> None:
     add.add_argument("--mean", type=_numbers, help="per channel, comma separated")
     add.add_argument("--std", type=_numbers, help="per channel, comma separated")
     add.add_argument("--scale", type=float, help="factor on 0-255 samples first (default 1/255)")
+    add.add_argument("--pad-value", type=int, help="grey level 0-255 of a detector's letterbox bars (preset: 114)")
     add.add_argument("--color-mode", type=lambda s: cast(ColorMode, s), choices=["L", "RGB"])
     add.add_argument("--interpolation", type=lambda s: cast(Interpolation, s),
                      choices=["nearest", "bilinear", "bicubic"])
