@@ -32,8 +32,8 @@ DECLARED_CAPACITY: dict[str, float] = {
     "fashion_mnist": 1000.0,      # docs/perf.md, row 15
     "imagenet": 48.6,             # 16 connections, server on one core (issue 19's measurement)
     "ocr": 32.0,                  # not measured per request: ocr_recognize takes a batch of lines per BLS call
-    "faces": 12.0,                # placeholder until measured: CenterFace at 640x640
-    "mnist_detect": 200.0,        # placeholder until measured: a 0.2 M-parameter detector at 256x256
+    "faces": 26.0,                # 2 cores: twice the 13 img/s one core answers (docs/perf.md, faces rows)
+    "mnist_detect": 200.0,        # an estimate, not measured: a 0.36 M-parameter detector at 256x256
 }
 """Requests per second one server answers, per pipeline (the prefix of its step names), on this machine class."""
 
