@@ -32,7 +32,7 @@ DECLARED_CAPACITY: dict[str, float] = {
     "fashion_mnist": 1000.0,      # docs/perf.md, row 15
     "imagenet": 48.6,             # 16 connections, server on one core (issue 19's measurement)
     "ocr": 32.0,                  # not measured per request: ocr_recognize takes a batch of lines per BLS call
-    "faces": 26.0,                # 2 cores: twice the 13 img/s one core answers (docs/perf.md, faces rows)
+    "faces": 26.0,                # 2 cores: twice the 13 img/s one core answers (docs/perf-faces.md)
     "mnist_detect": 200.0,        # an estimate, not measured: a 0.36 M-parameter detector at 256x256
 }
 """Requests per second one server answers, per pipeline (the prefix of its step names), on this machine class."""
