@@ -12,12 +12,13 @@ import tritonclient.http as httpclient
 
 from rawvision.client import classify_client
 from rawvision.server.control import ModelControl
-from rawvision.server.embedded import EmbeddedServer, ServerOptions, free_ports
+from rawvision.server.embedded import EmbeddedServer
 from rawvision.testing.photos import jpeg, photo
 from tests.conftest import REPOSITORY
+from tests.integration.conftest import ADMIN_KEY, empty_locked_server
 
 pytestmark = pytest.mark.integration
-KEY = "test-admin-key"
+KEY = ADMIN_KEY
 RAWVISION = str(Path(sys.executable).with_name("rawvision"))
 MODEL = REPOSITORY / "imagenet_onnx" / "1" / "model.onnx"
 LABELS = REPOSITORY / "imagenet_postprocess" / "labels.txt"
@@ -26,17 +27,8 @@ CATS = {"tabby", "tiger cat", "Egyptian cat"}
 
 @pytest.fixture(scope="module")
 def empty_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer]:
-    """A locked server in explicit mode on a repository that holds nothing yet."""
-    repository = tmp_path_factory.mktemp("repo") / "model_repository"
-    repository.mkdir()
-    http, grpc, metrics = free_ports(3)
-    options = ServerOptions(repository=repository, http_port=http, grpc_port=grpc, metrics_port=metrics,
-                            admin_key=KEY)
-    log_path = tmp_path_factory.mktemp("log") / "server.log"
-    print(f"server log: {log_path}")
-    with log_path.open("wb") as log, EmbeddedServer(options, log) as server:
-        yield server
-        assert server.process.poll() is None, log_path.read_text(errors="replace")[-3000:]
+    with empty_locked_server(tmp_path_factory) as running:
+        yield running
 
 
 def rawvision_add(server: EmbeddedServer, *extra: str) -> subprocess.CompletedProcess[str]:

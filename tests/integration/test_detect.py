@@ -24,13 +24,14 @@ from tritonclient.utils import InferenceServerException
 from rawvision.detection.letterbox import LetterboxSpec
 from rawvision.presets import YOLO_LETTERBOX
 from rawvision.repository import decode_limits
-from rawvision.server.embedded import EmbeddedServer, ServerOptions, free_ports
+from rawvision.server.embedded import EmbeddedServer
 from rawvision.testing.hostile import Case, cases
 from rawvision.testing.photos import upscaled
 from tests.detectors import LABELS, dots_image, yolov8_onnx
+from tests.integration.conftest import ADMIN_KEY, empty_locked_server
 
 pytestmark = pytest.mark.integration
-KEY = "test-admin-key"
+KEY = ADMIN_KEY
 RAWVISION = str(Path(sys.executable).with_name("rawvision"))
 NAME = "dots"
 SPEC: LetterboxSpec = YOLO_LETTERBOX.__class__(size=(128, 128))
@@ -40,14 +41,8 @@ Expected = list[tuple[float, float, float, float, int, float]]
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer]:
     """A locked server in explicit mode on a repository that holds nothing yet; ``add --url`` loads the detector."""
-    repository = tmp_path_factory.mktemp("repo") / "model_repository"
-    repository.mkdir()
-    http, grpc, metrics = free_ports(3)
-    options = ServerOptions(repository=repository, http_port=http, grpc_port=grpc, metrics_port=metrics,
-                            admin_key=KEY)
-    log_path = tmp_path_factory.mktemp("log") / "server.log"
-    print(f"server log: {log_path}")
-    with log_path.open("wb") as log, EmbeddedServer(options, log) as running:
+    with empty_locked_server(tmp_path_factory) as running:
+        repository, options = Path(running.options.repository), running.options
         folder = tmp_path_factory.mktemp("model")
         labels = folder / "names.txt"
         labels.write_text("".join(f"{label}\n" for label in LABELS), encoding="utf-8")
@@ -58,7 +53,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer]
         assert result.returncode == 0, result.stderr
         assert re.search(r"smoke image → \d+ detection\(s\)", result.stdout), result.stdout
         yield running
-        assert running.process.poll() is None, log_path.read_text(errors="replace")[-3000:]
 
 
 def infer(server: EmbeddedServer, payloads: list[bytes], parameters: dict[str, Any] | None = None) -> Any:

