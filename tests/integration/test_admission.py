@@ -41,18 +41,22 @@ def slow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerOpti
         yield options
 
 
-@pytest.fixture(scope="module")
-def front(slow_server: ServerOptions) -> Iterator[Nginx]:
-    """The front with one request in flight per replica."""
+# One request in flight: the bound on all inference, or sleepy's own bound under a looser total (the gate's way).
+BOUNDS = {"total": Admission(per_replica=1), "per pipeline": Admission(per_replica=8, pipelines=(("sleepy", 1),))}
+
+
+@pytest.fixture(scope="module", params=list(BOUNDS))
+def front(slow_server: ServerOptions, request: pytest.FixtureRequest) -> Iterator[Nginx]:
+    """The front with one ``sleepy`` request in flight per replica."""
     (port,) = free_ports(1)
-    with Nginx(port, [slow_server.http_url], admission=Admission(per_replica=1)) as nginx:
+    with Nginx(port, [slow_server.http_url], admission=BOUNDS[request.param]) as nginx:
         yield nginx
 
 
-def sleep_request(url: str) -> tuple[int, dict[str, str], str]:
+def sleep_request(url: str, seconds: float = STEP_SECONDS) -> tuple[int, dict[str, str], str]:
     """POST one ``sleepy`` request; (status, headers, body)."""
     body = json.dumps({"inputs": [{"name": "SECONDS", "shape": [1, 1], "datatype": "FP32",
-                                   "data": [STEP_SECONDS]}]}).encode()
+                                   "data": [seconds]}]}).encode()
     request = urllib.request.Request(f"http://{url}/v2/models/sleepy/infer", body,
                                      {"Content-Type": "application/json"})
     try:
@@ -75,19 +79,15 @@ def test_past_the_bound_clients_are_refused_with_retry_after_and_words(front: Ng
 
 
 def slot_taken(url: str) -> bool:
-    """Whether the front refuses a bodiless metadata request (503): its one slot is in use."""
-    try:
-        with urllib.request.urlopen(f"http://{url}/v2/models/sleepy", timeout=30):
-            return False
-    except urllib.error.HTTPError as exc:
-        return exc.code == 503
+    """Whether the front refuses a request that sleeps 0 s (503): its one slot is in use."""
+    return sleep_request(url, 0.0)[0] == 503
 
 
 def test_a_refusal_comes_before_the_body_is_read(front: Nginx) -> None:
     """With the slot taken, a request that announces a large body and sends none is refused at once.
 
-    The header-only probe goes out only once a bodiless request has seen the slot taken by the held one: a
-    probe admitted to a free slot would hold it itself, waiting for its body (client_body_timeout).
+    The header-only probe goes out only once a request has seen the slot taken by the held one: a probe
+    admitted to a free slot would hold it itself, waiting for its body (client_body_timeout).
     """
     host, port = front.url.split(":")
     head = (b"POST /v2/models/sleepy/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -98,7 +98,7 @@ def test_a_refusal_comes_before_the_body_is_read(front: Nginx) -> None:
             held = pool.submit(sleep_request, front.url)
             while not held.done() and not slot_taken(front.url):
                 pass
-            if held.done():  # it finished, or lost the slot to a metadata probe: hold it again
+            if held.done():  # it finished, or lost the slot to a probe: hold it again
                 continue
             with socket.create_connection((host, int(port)), timeout=30) as sock:
                 sock.sendall(head)  # the header only: nginx would wait client_body_timeout for the body
@@ -117,3 +117,24 @@ def test_health_is_not_bounded(front: Nginx, slow_server: ServerOptions) -> None
         with urllib.request.urlopen(f"http://{front.url}/v2/health/ready", timeout=10) as response:
             assert response.status == 200
         assert held.result()[0] == 200
+
+
+def test_metadata_and_model_control_are_not_bounded_by_a_pipelines_bound(front: Nginx) -> None:
+    """(Under the bound on all inference, the replica's ``max_conns`` counts every proxied request.)"""
+    if dict(front.admission.pipelines).get("sleepy") != front.admission.per_replica - 7:
+        pytest.skip("only sleepy's own bound leaves the rest free")
+    with ThreadPoolExecutor(1) as pool:
+        for _ in range(20):  # bounded, as above: hold the slot, then ask for what must still pass
+            held = pool.submit(sleep_request, front.url)
+            while not held.done() and not slot_taken(front.url):
+                pass
+            if held.done():
+                continue
+            with urllib.request.urlopen(f"http://{front.url}/v2/models/sleepy", timeout=10) as response:
+                assert response.status == 200
+            index = urllib.request.Request(f"http://{front.url}/v2/repository/index", b"{}", method="POST")
+            with urllib.request.urlopen(index, timeout=10) as response:
+                assert response.status == 200 and b"sleepy" in response.read()
+            assert held.result()[0] == 200
+            return
+    pytest.fail("the held request never kept the slot")

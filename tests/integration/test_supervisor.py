@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -14,6 +15,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +25,7 @@ import pytest
 import tritonclient.http as httpclient
 
 from rawvision.imaging import encode
+from rawvision.pipelines.queue_policy import inflight_bound
 from rawvision.server import debris
 from rawvision.server.control import ModelControl
 from rawvision.server.embedded import free_ports
@@ -138,6 +141,39 @@ def supervisor_models(serve: Serve) -> set[str]:
     """The models READY at the supervisor's last look (what it loads again after a crash)."""
     samples = scrape(f"http://127.0.0.1:{serve.ports[3]}/metrics")
     return {s.labels["model"] for s in samples if s.name == "rawvision_server_model_ready"}
+
+
+def sleep_request(url: str, seconds: float) -> tuple[int, dict[str, str], str]:
+    """POST one ``sleepy`` request; (status, headers, body)."""
+    body = json.dumps({"inputs": [{"name": "SECONDS", "shape": [1, 1], "datatype": "FP32", "data": [seconds]}]})
+    request = urllib.request.Request(f"http://{url}/v2/models/sleepy/infer", body.encode(),
+                                     {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, dict(response.headers), response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read().decode()
+
+
+def test_serve_answers_through_its_gate_refuses_past_the_bound_in_words_and_keeps_the_gate(serving: Serve) -> None:
+    with ModelControl(serving.http_url) as control:  # model control passes the gate
+        control.load("sleepy")
+    bound = inflight_bound("sleepy")
+    clients = bound + 8  # each sleeps 0.3 s, one at a time: the last admitted is still waiting when the rest come
+    with ThreadPoolExecutor(clients) as pool:
+        answers = list(pool.map(lambda _: sleep_request(serving.http_url, 0.3), range(clients)))
+    statuses = [status for status, _, _ in answers]
+    refused = [(headers, body) for status, headers, body in answers if status == 503]
+    print(f"\nserve's gate, sleepy bounded at {bound} in flight, {clients} clients at once: "
+          f"{statuses.count(200)} answered, {len(refused)} refused")
+    assert set(statuses) <= {200, 503} and statuses.count(200) >= 1 and refused, statuses
+    for headers, body in refused:
+        assert headers.get("Retry-After") == "1" and "overloaded" in json.loads(body)["error"], (headers, body)
+    (gate,) = [child for child in psutil.Process(serving.process.pid).children() if child.name() == "nginx"]
+    gate.kill()  # the supervisor starts it again on the same port
+    assert wait_for(lambda: serving.ready() and sleep_request(serving.http_url, 0.0)[0] == 200, limit=30)
+    samples = scrape(f"http://127.0.0.1:{serving.ports[3]}/metrics")
+    assert value(samples, "rawvision_gate_restarts_total") == 1
 
 
 @dataclass(frozen=True)

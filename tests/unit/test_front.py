@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from rawvision.pipelines.admission import MIN_TOTAL_INFLIGHT, gate_admission, repository_gate
+from rawvision.pipelines.queue_policy import inflight_bound
 from rawvision.repository import decode_limits
 from rawvision.server.front import (
     HEADER_MARGIN,
@@ -47,7 +49,7 @@ def test_guarded_config_keeps_the_key_out_and_limits_body_rate_and_health(tmp_pa
     text = nginx_config(tmp_path, 9443, ["127.0.0.1:1"], 9444, ["127.0.0.1:2"], guard(tmp_path))
     assert "the-api-key-1" not in text and f"include {tmp_path / 'api-key.map'};" in text
     assert "client_max_body_size 2000000;" in text and "rate=50r/s" in text and "burst=3 nodelay" in text
-    assert "listen 127.0.0.1:9443 ssl;" in text and "listen 127.0.0.1:9444 ssl http2;" in text
+    assert "listen 127.0.0.1:9443 ssl backlog=4096;" in text and "listen 127.0.0.1:9444 ssl http2;" in text
     assert text.count("return 401;") == 2  # HTTP and gRPC
     assert "location /v2/health/ {" in text
     assert "rate=3r/m" in nginx_config(tmp_path, 9443, ["127.0.0.1:1"], guard=guard(tmp_path, rate=0.05))
@@ -72,6 +74,33 @@ def test_admission_bounds_in_flight_refuses_with_retry_after_and_times_everythin
         Admission(per_replica=0)
 
 
+def test_each_pipeline_has_its_own_bound_on_its_inference_uri_alone(tmp_path: Path) -> None:
+    admission = Admission(per_replica=30, pipelines=(("imagenet", 25), ("mnist", 650)))
+    text = nginx_config(tmp_path, 9000, ["127.0.0.1:1", "127.0.0.1:2"], admission=admission, host="0.0.0.0")
+    assert "listen 0.0.0.0:9000 backlog=4096;" in text
+    assert "limit_conn rawvision_pipeline_0 50;" in text and "limit_conn rawvision_pipeline_1 1300;" in text
+    assert "~^/v2/models/imagenet(/versions/[^/]+)?/infer$ 1;" in text
+    assert "limit_conn rawvision_inflight 60;" in text
+    global_key = text.split("map $uri $rawvision_all {", 1)[1].split("}", 1)[0]
+    assert "default \"\";" in global_key and "/infer$ all;" in global_key  # metadata and control are not counted
+    control = text.split("location /v2/repository/ {", 1)[1].split("}", 1)[0]
+    assert "limit_conn" not in control and "proxy_read_timeout 300s;" in control
+    assert "master_process on;" in text
+    with pytest.raises(ValueError, match="pipeline"):
+        Admission(pipelines=(("bad name", 3),))
+    with pytest.raises(ValueError, match="pipeline"):
+        Admission(pipelines=(("imagenet", 0),))
+
+
+def test_the_gate_bounds_each_ensemble_by_capacity_times_target() -> None:
+    gate = repository_gate(REPOSITORY, "127.0.0.1", 8000)
+    bounds = dict(gate.admission.pipelines)
+    assert {"imagenet", "mnist", "faces", "ocr"} <= set(bounds)
+    assert bounds["imagenet"] == inflight_bound("imagenet") == 25  # 48.6 img/s × 0.5 s
+    assert gate.admission.per_replica == max(bounds.values())
+    assert gate_admission([]).per_replica == MIN_TOTAL_INFLIGHT
+
+
 def test_grpc_needs_the_guard_and_upstreams(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         nginx_config(tmp_path, 9443, ["127.0.0.1:1"], 9444, ["127.0.0.1:2"])
@@ -80,13 +109,17 @@ def test_grpc_needs_the_guard_and_upstreams(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(NGINX is None, reason="nginx is not installed (make setup)")
-@pytest.mark.parametrize("where", ["local", "kubernetes"])
+@pytest.mark.parametrize("where", ["local", "kubernetes", "gate"])
 def test_nginx_accepts_the_generated_config(tmp_path: Path, where: str) -> None:
     assert NGINX is not None
     local = guard(tmp_path)
     key_map = tmp_path / "api-key.map"
     key_map.write_text(key_map_line("the-api-key-1"))
-    if where == "local":
+    if where == "gate":
+        text = nginx_config(tmp_path, 9000, ["127.0.0.1:1"], admission=repository_gate(REPOSITORY, "", 0).admission,
+                            single_process=True)
+        assert "master_process off;" in text
+    elif where == "local":
         text = nginx_config(tmp_path, 9443, ["127.0.0.1:1"], 9444, ["127.0.0.1:2"], local)
     else:  # the sidecar's config, with its pod paths moved under tmp_path
         front = KubernetesFront()

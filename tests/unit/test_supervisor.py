@@ -112,3 +112,19 @@ def test_a_restart_loads_the_models_that_were_ready() -> None:
     assert supervisor._options().load_models == ("imagenet", "mnist", "mnist_onnx")
     assert Supervisor(replace(options, model_control_mode="none"), sink=io.BytesIO())._options().load_models == (
         "mnist",)
+
+
+def test_the_debris_of_a_dead_owner_is_swept_and_a_living_owners_kept(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(debris, "SHM_DIR", tmp_path / "shm")
+    (tmp_path / "shm").mkdir()
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a pid that ran once and is gone (reaped): the owner of a `serve` killed with -9
+    regions = {name: tmp_path / "shm" / f"rawvision-{name}-0a1b2c3d-region" for name in
+               (str(dead.pid), str(os.getpid()), "pytest7s0")}
+    for path in regions.values():
+        path.write_bytes(b"\0" * 1024)
+    swept = debris.sweep_dead_owners()
+    assert (swept.stubs, swept.regions, swept.region_bytes) == (0, 1, 1024)
+    assert not regions[str(dead.pid)].exists()
+    assert regions[str(os.getpid())].exists() and regions["pytest7s0"].exists()  # alive; named by a session

@@ -71,8 +71,7 @@ def _run(args: argparse.Namespace) -> int:
     def stop(_signum: int, _frame: FrameType | None) -> None:
         stopped.set()
 
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         while not stopped.wait(1.0):
             if nginx.process is None or nginx.process.poll() is not None:
@@ -80,6 +79,8 @@ def _run(args: argparse.Namespace) -> int:
                 return 1
     finally:
         nginx.stop()
+        for sig, handler in previous.items():  # called in-process (tests), the caller's handlers come back
+            signal.signal(sig, handler)
     return 0
 
 

@@ -23,10 +23,13 @@ def _run(args: argparse.Namespace) -> int:
     def stop(_signum: int, _frame: FrameType | None) -> None:
         stopped.set()
 
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    stopped.wait()
-    service.stop()
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        stopped.wait()
+    finally:
+        service.stop()
+        for sig, handler in previous.items():  # called in-process (tests), the caller's handlers come back
+            signal.signal(sig, handler)
     return 0
 
 

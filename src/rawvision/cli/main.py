@@ -22,29 +22,39 @@ DEFAULT_REPOSITORY = Path("model_repository")
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from rawvision.server.embedded import EmbeddedServer, ServerOptions
+    from rawvision.pipelines.admission import repository_gate
+    from rawvision.repository import ensemble_names
+    from rawvision.server.embedded import EmbeddedServer, ServerOptions, free_ports
     from rawvision.server.supervisor import GaveUp, RestartPolicy, Supervisor
     from rawvision.server.warmup_stats import model_stats, step_warmups, summary
 
-    options = ServerOptions(repository=args.repository, http_port=args.http_port, grpc_port=args.grpc_port,
+    triton_http = (args.triton_http_port or free_ports(1)[0]) if args.gate else args.http_port
+    options = ServerOptions(repository=args.repository, http_port=triton_http, grpc_port=args.grpc_port,
                             metrics_port=args.metrics_port, model_control_mode=args.model_control_mode,
                             load_models=tuple(args.load_model), admin_key=args.admin_key,
                             extra_args=tuple(args.triton_arg))
+    gate = repository_gate(args.repository, options.host, args.http_port, args.timeout) if args.gate else None
+    public = f"{options.host}:{args.http_port}"
     policy = RestartPolicy(initial_backoff=args.restart_backoff, max_backoff=args.max_restart_backoff,
                            max_crashes=args.max_crashes, window=args.crash_window)
     supervisor = Supervisor(options, policy, sink=sys.stderr.buffer, start_timeout=args.timeout,
-                            stop_timeout=args.stop_timeout, metrics_port=args.supervisor_port or None)
+                            stop_timeout=args.stop_timeout, metrics_port=args.supervisor_port or None, gate=gate)
 
     def ready(server: EmbeddedServer, seconds: float, restarts: int) -> None:
         if restarts:
             print(f"Triton ready again after restart {restarts}, {seconds:.1f} s after its start", flush=True)
             return
-        print(f"Triton ready: HTTP http://{options.http_url}  gRPC {options.grpc_url}  "
+        print(f"Triton ready: HTTP http://{public}  gRPC {options.grpc_url}  "
               f"metrics http://{options.host}:{options.metrics_port}/metrics  (Ctrl-C stops)", flush=True)
+        if gate is not None:
+            pipelines = set(ensemble_names(args.repository))
+            bounds = ", ".join(f"{name} {bound}" for name, bound in gate.admission.pipelines if name in pipelines)
+            print(f"admission gate on {public} (Triton's own HTTP on {options.http_url}): in flight at most "
+                  f"{bounds} (each step its pipeline's bound); beyond that 503 + Retry-After", flush=True)
         print(f"started in {seconds:.1f} s (start-up and warm-up); "
               f"{summary(step_warmups(model_stats(options.http_url)))}", flush=True)
         print(f"the page: in another shell, RAWVISION_API_KEY=<a key of 8+ characters> rawvision front --upstream "
-              f"{options.http_url}, then open https://localhost:8443/ and enter that key", flush=True)
+              f"{public}, then open https://localhost:8443/ and enter that key", flush=True)
 
     try:
         supervisor.run(ready)
@@ -180,6 +190,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--triton-arg", action="append", default=[], metavar="ARG",
                        help="one more tritonserver argument, repeatable, e.g. "
                        "--triton-arg=--backend-config=python,shm-default-byte-size=16777216")
+    serve.add_argument("--gate", action=argparse.BooleanOptionalAction, default=True,
+                       help="an nginx admission gate on --http-port (per-pipeline in-flight bounds, "
+                       "503 + Retry-After), Triton's own HTTP behind it on --triton-http-port; "
+                       "--no-gate: Triton on --http-port")
+    serve.add_argument("--triton-http-port", type=int, default=0,
+                       help="Triton's own HTTP port behind the gate (default: a free one)")
     serve.add_argument("--supervisor-port", type=int, default=8003,
                        help="port of the supervisor's own /metrics (restarts, crashes); 0: none")
     serve.set_defaults(run=_serve)

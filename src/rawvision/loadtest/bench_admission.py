@@ -1,14 +1,16 @@
 """Goodput under overload: retry storms (closed loop, no backoff) and open-loop load, direct and through the front.
 
-``make bench-admission`` (``python -m rawvision.loadtest.bench_admission``). The server (and the front's
-nginx) run on core 1 and the load generators on core 0 (this process sets its own CPU affinity before
-starting each, and children inherit it), so the load generator's CPU is not part of the result. It prints:
+``make bench-admission`` (``python -m rawvision.loadtest.bench_admission``). ``rawvision serve`` (tritonserver
+and its admission gate) and the front's nginx run on core 1 and the load generators on core 0 (this process
+sets its own CPU affinity before starting each, and children inherit it), so the load generator's CPU is not
+part of the result. It prints:
 
-- capacity: answered per second at 16 connections, directly;
+- capacity: answered per second at 16 connections, through ``serve``'s HTTP port;
 - per scenario (storm of N connections that resend as soon as they are answered or refused, ``hey``;
-  open loop at k × capacity), directly and through the front: goodput (answered per second, and as a
-  fraction of capacity), answered p99, refusal p99, refusals, and requests with no answer at all
-  (hey's timeout, ``--timeout``, default 20 s as in issue 19).
+  open loop at k × capacity), on each path: ``serve`` (its public HTTP port: the gate), ``front`` (the
+  front in front of it) and ``triton`` (Triton's own HTTP port behind the gate, for comparison): goodput
+  (answered per second, and as a fraction of capacity), answered p99, refusal p99, refusals, and requests
+  with no answer at all (hey's timeout, ``--timeout``, default 20 s as in issue 19).
 
 A benchmark, never a test: figures depend on the machine and on what else runs on it.
 """
@@ -16,12 +18,16 @@ A benchmark, never a test: figures depend on the machine and on what else runs o
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import platform
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,11 +40,13 @@ from rawvision.loadtest.perf.hey import hey_binary, parse_csv, triton_body
 from rawvision.loadtest.perf.images import TYPICAL_PHOTO, photo
 from rawvision.loadtest.perf.images import encode as encode_photo
 from rawvision.loadtest.perf.open_loop import open_loop
-from rawvision.pipelines.queue_policy import LATENCY_TARGET_SECONDS
-from rawvision.server.embedded import EmbeddedServer, ServerOptions, free_ports
-from rawvision.server.nginx import Admission, Nginx
+from rawvision.pipelines.admission import gate_admission
+from rawvision.pipelines.queue_policy import ADMISSION_TARGET_SECONDS
+from rawvision.server.embedded import free_ports
+from rawvision.server.nginx import Nginx
 
 SERVER_CORE, LOAD_CORE = 1, 0
+PATHS = ("serve", "front", "triton")
 
 
 @dataclass(frozen=True)
@@ -114,8 +122,37 @@ def open_loop_figures(url: str, model: str, payload: bytes, rate: float, seconds
                    _p99(refused))
 
 
+@contextmanager
+def serve(repository: Path, ensemble: str, workdir: Path) -> Iterator[tuple[str, str]]:
+    """``rawvision serve`` (gate included) on core 1; yields (its public HTTP url, Triton's own HTTP url)."""
+    public, triton, grpc, metrics = free_ports(4)
+    command = [sys.executable, "-m", "rawvision.cli.main", "serve", "--repository", str(repository),
+               "--load-model", ensemble, "--http-port", str(public), "--triton-http-port", str(triton),
+               "--grpc-port", str(grpc), "--metrics-port", str(metrics), "--supervisor-port", "0"]
+    with (workdir / "serve.log").open("wb") as log, on_core(SERVER_CORE):
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 600
+        while not _ready(f"127.0.0.1:{public}"):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"rawvision serve did not get ready:\n{(workdir / 'serve.log').read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield f"127.0.0.1:{public}", f"127.0.0.1:{triton}"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(60)
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://{url}/v2/health/ready", timeout=2) as response:
+            return bool(response.status == 200)
+    except (OSError, urllib.error.URLError):
+        return False
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    """Start a server on core 1, measure capacity, then every scenario directly and through the front."""
+    """Start ``rawvision serve`` on core 1, measure capacity, then every scenario on every path."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--repository", type=Path, default=Path("model_repository"))
     parser.add_argument("--ensemble", default="imagenet")
@@ -125,6 +162,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--open-seconds", type=float, default=20.0)
     parser.add_argument("--capacity-requests", type=int, default=1600, help="requests at 16 connections")
     parser.add_argument("--timeout", type=float, default=20.0, help="seconds after which a request has no answer")
+    parser.add_argument("--paths", nargs="*", choices=PATHS, default=list(PATHS),
+                        help="serve: rawvision serve's HTTP port (its gate); front: the front in front of it; "
+                        "triton: Triton's own HTTP port behind the gate (no admission but its queues)")
     parser.add_argument("--note", default="", help="printed with the figures (e.g. 'shared machine')")
     args = parser.parse_args(argv)
     if (os.cpu_count() or 1) < 2:
@@ -134,44 +174,38 @@ def main(argv: Sequence[str] | None = None) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="rawvision-admission-"))
     body = workdir / "body.bin"
     body.write_bytes(body_bytes)
-    http, grpc, metrics = free_ports(3)
-    options = ServerOptions(repository=args.repository, http_port=http, grpc_port=grpc, metrics_port=metrics,
-                            load_models=(args.ensemble,))
     rows: list[Figures] = []
-    with (workdir / "server.log").open("wb") as log:
+    with serve(args.repository, args.ensemble, workdir) as (public, triton):
+        base = closed_loop(public, args.ensemble, body, header_length, 16, args.capacity_requests,
+                           args.timeout, "capacity, 16 connections", "serve")
+        capacity = base.goodput
+        admission = gate_admission([args.ensemble])
+        (port,) = free_ports(1)
         with on_core(SERVER_CORE):
-            server = EmbeddedServer(options, log).start(timeout=600)
+            front = Nginx(port, [public], admission=admission).start()
+        urls = {"serve": public, "front": front.url, "triton": triton}
         try:
-            base = closed_loop(options.http_url, args.ensemble, body, header_length, 16, args.capacity_requests,
-                               args.timeout, "capacity, 16 connections", "direct")
-            capacity = base.goodput
-            per_replica = max(math.ceil(capacity * LATENCY_TARGET_SECONDS), 1)
-            (port,) = free_ports(1)
-            with on_core(SERVER_CORE):
-                front = Nginx(port, [options.http_url], admission=Admission(per_replica=per_replica)).start()
-            try:
-                for path, url in (("direct", options.http_url), ("front", front.url)):
-                    for connections in args.storms:
-                        rows.append(closed_loop(url, args.ensemble, body, header_length, connections,
-                                                connections * args.storm_rounds, args.timeout,
-                                                f"storm, {connections} connections", path))
-                    with on_core(LOAD_CORE):
-                        for factor in args.open_loop:
-                            rows.append(open_loop_figures(url, args.ensemble, payload, factor * capacity,
-                                                          args.open_seconds, args.timeout,
-                                                          f"open loop, {factor:g}× capacity", path))
-            finally:
-                front.stop()
+            for path in args.paths:
+                for connections in args.storms:
+                    rows.append(closed_loop(urls[path], args.ensemble, body, header_length, connections,
+                                            connections * args.storm_rounds, args.timeout,
+                                            f"storm, {connections} connections", path))
+                with on_core(LOAD_CORE):
+                    for factor in args.open_loop:
+                        rows.append(open_loop_figures(urls[path], args.ensemble, payload, factor * capacity,
+                                                      args.open_seconds, args.timeout,
+                                                      f"open loop, {factor:g}× capacity", path))
         finally:
-            server.stop()
+            front.stop()
     shutil.rmtree(workdir, ignore_errors=True)
     print(f"admission bench, {args.ensemble}, {TYPICAL_PHOTO[0]} {TYPICAL_PHOTO[1][0]}×{TYPICAL_PHOTO[1][1]} JPEG "
-          f"({len(payload)} bytes); server + nginx on core {SERVER_CORE}, load generator on core {LOAD_CORE}; "
-          f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.node()}, {os.cpu_count()} cores"
-          + (f"; {args.note}" if args.note else ""))
-    print(f"capacity at 16 connections: {capacity:.1f} img/s (p99 {base.answered_p99_ms:.0f} ms); the front admits "
-          f"{per_replica} in flight (capacity × {LATENCY_TARGET_SECONDS:g} s target); no answer = none within "
-          f"{args.timeout:g} s")
+          f"({len(payload)} bytes); rawvision serve (tritonserver + its gate) and the front on core {SERVER_CORE}, "
+          f"load generator on core {LOAD_CORE}; {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, "
+          f"{platform.node()}, {os.cpu_count()} cores" + (f"; {args.note}" if args.note else ""))
+    bounds = dict(admission.pipelines)
+    print(f"capacity at 16 connections through serve: {capacity:.1f} img/s (p99 {base.answered_p99_ms:.0f} ms); "
+          f"serve's gate and the front admit {bounds[args.ensemble]} {args.ensemble} requests in flight (declared "
+          f"capacity × {ADMISSION_TARGET_SECONDS:g} s); no answer = none within {args.timeout:g} s")
     print(HEADER)
     for row in rows:
         print(row.row(capacity))

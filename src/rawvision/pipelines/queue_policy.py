@@ -23,6 +23,13 @@ from tritonclient.grpc import model_config_pb2
 LATENCY_TARGET_SECONDS = 1.0
 """How long an admitted request may wait in one step's queue."""
 
+ADMISSION_TARGET_SECONDS = 0.5
+"""How long an admitted request takes end to end, on average, at the in-flight bound (Little's law:
+in flight = capacity × time): half a second, so that the p99 stays under one second."""
+
+MIN_INFLIGHT = 8
+"""The smallest in-flight bound: one full batch."""
+
 TIMEOUT_SLACK = 2.0
 """The queue timeout is the target times this: room for a shared machine, where capacity halves."""
 
@@ -78,6 +85,17 @@ def capacity_of(step: str) -> float:
 def policy_for(step: str) -> QueuePolicy:
     """The queue policy of ``step``: its pipeline's capacity × the latency target."""
     return QueuePolicy.from_capacity(capacity_of(step))
+
+
+def inflight_bound(pipeline: str, target_seconds: float = ADMISSION_TARGET_SECONDS) -> int:
+    """Requests of ``pipeline`` one server takes in flight at once (at the front, or ``rawvision serve``'s gate).
+
+    Its capacity × ``target_seconds``: at the bound, an admitted request is answered within about the target,
+    and everything beyond is refused before its body is read.
+    """
+    if target_seconds <= 0:
+        raise ValueError(f"target {target_seconds} must be positive")
+    return max(math.ceil(capacity_of(pipeline) * target_seconds), MIN_INFLIGHT)
 
 
 def apply_queue_policy(config: Any, policy: QueuePolicy | None = None) -> None:

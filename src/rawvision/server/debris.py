@@ -147,3 +147,21 @@ def remove_debris(prefix: str) -> Debris:
                     prefix, debris.stubs, debris.regions, debris.region_bytes / 2**20)
     return debris
 
+
+
+def sweep_dead_owners() -> Debris:
+    """Remove the debris of servers whose owner process is gone (a ``serve`` that was itself killed with -9).
+
+    Only prefixes whose owner is a process id (the default owner) that no longer runs, and whose server no
+    longer runs: ``pdeathsig`` took the server with its owner, but its busy stubs and its regions stayed.
+    Owners named by ``$RAWVISION_SHM_OWNER`` (test sessions) are left to whoever named them.
+    """
+    if not SHM_DIR.is_dir():
+        return Debris(0, 0, 0)
+    prefixes = set()
+    for path in SHM_DIR.glob(f"{PREFIX_ROOT}*-*-*"):
+        owner, server = path.name[len(PREFIX_ROOT):].split("-")[:2]
+        if owner.isdigit() and not psutil.pid_exists(int(owner)):
+            prefixes.add(f"{PREFIX_ROOT}{owner}-{server}-")
+    found = [remove_debris(prefix) for prefix in sorted(prefixes) if not server_processes(prefix)]
+    return Debris(sum(d.stubs for d in found), sum(d.regions for d in found), sum(d.region_bytes for d in found))

@@ -186,8 +186,8 @@ class HealthServer:
     """
 
     def __init__(self, port: int, http_url: str, server_pid: Callable[[], int | None],
-                 host: str = "127.0.0.1") -> None:
-        checks = {"/v2/health/ready": lambda: readiness(http_url, server_pid()),
+                 host: str = "127.0.0.1", admin_key: str | None = None) -> None:
+        checks = {"/v2/health/ready": lambda: readiness(http_url, server_pid(), admin_key=admin_key),
                   "/v2/health/live": lambda: liveness(http_url, server_pid())}
 
         class Handler(BaseHTTPRequestHandler):

@@ -56,7 +56,10 @@ from importlib import resources
 from pathlib import Path
 from types import TracebackType
 
+from rawvision.server.embedded import death_signal_prefix
+
 HEAD = """daemon off;
+master_process {master};
 worker_processes 1;
 worker_rlimit_nofile 8192;
 pid {root}/nginx.pid;
@@ -76,7 +79,11 @@ http {{
 
 # Admission: the bound on requests in flight (one key for every request, so the zone counts them all),
 # Retry-After on every refusal, and the client-side timeouts that keep a slow client from holding a slot.
-ADMISSION = """    map $host $rawvision_all {{ default all; }}
+ADMISSION = """    map $uri $rawvision_all {{
+        default "";
+        ~^/v2/models/[^/]+(/versions/[^/]+)?/infer$ all;
+        ~^/inference\\.GRPCInferenceService/ModelInfer$ all;
+    }}
     limit_conn_zone $rawvision_all zone=rawvision_inflight:1m;
     limit_conn_status 503;
     limit_conn_log_level warn;
@@ -90,6 +97,15 @@ ADMISSION = """    map $host $rawvision_all {{ default all; }}
     keepalive_requests 1000;
 """
 
+# One pipeline's own bound: a zone keyed only on its inference URI (other requests have an empty key and are
+# not counted), so a slow pipeline's bound (capacity × target) does not cap a fast one.
+PIPELINE_ZONE = """    map $uri $rawvision_in_{index} {{
+        default "";
+        ~^/v2/models/{name}(/versions/[^/]+)?/infer$ 1;
+    }}
+    limit_conn_zone $rawvision_in_{index} zone=rawvision_pipeline_{index}:1m;
+"""
+
 # Where a refusal is answered: 503 + Retry-After + words, in place of nginx's HTML or Triton's terse message.
 OVERLOADED = """        location @overloaded {{
             default_type application/json;
@@ -99,11 +115,14 @@ OVERLOADED = """        location @overloaded {{
 """
 
 PLAIN_HTTP = """    server {{
-        listen 127.0.0.1:{port};
+        listen {host}:{port} backlog=4096;
         client_max_body_size 64m;
         error_page 502 503 504 = @overloaded;
         location /v2/health/ {{
 {health}
+        }}
+        location /v2/repository/ {{
+{control_proxy}
         }}
         location / {{
 {limit}
@@ -123,7 +142,7 @@ PROXY = """            proxy_pass http://triton;
 
 # The bound and the refusal, for the locations that carry inference. (The error_page that sends 502-504 to
 # @overloaded is on the server: a location's own error_page would hide the server's 401/413/429 pages.)
-LIMIT = """            limit_conn rawvision_inflight {inflight};
+LIMIT = """            limit_conn rawvision_inflight {inflight};{pipelines}
             proxy_intercept_errors on;
             add_header Retry-After $rawvision_retry_after always;"""
 
@@ -150,7 +169,7 @@ GUARD = """    map $http_authorization $rawvision_authorized {{
     client_max_body_size {max_body};
     client_body_buffer_size 256k;
     server {{
-        listen {host}:{port} ssl;
+        listen {host}:{port} ssl backlog=4096;
         error_page 401 = @unauthorized;
         error_page 413 = @too_large;
         error_page 429 = @too_many;
@@ -282,6 +301,7 @@ GRPC_ERROR = """        location @{name} {{
             return 204;
         }}"""
 
+_MODEL_NAME_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 _KEY_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=")
 
 
@@ -299,6 +319,9 @@ class Admission:
         read_timeout: seconds between two reads from a replica (a stalled replica counts as failed).
         client_timeout: seconds nginx waits on a client's header, body, or reading of the answer.
         keepalive: seconds an idle client connection is kept.
+        pipelines: ``(model name, in flight per replica)`` pairs: each pipeline's own bound on its HTTP
+            inference requests (``rawvision.pipelines.queue_policy.inflight_bound``), under ``per_replica``.
+        control_timeout: seconds a model-repository call (a load with its warm-up) may take, plain HTTP.
     """
 
     per_replica: int = 16
@@ -307,12 +330,19 @@ class Admission:
     read_timeout: float = 30.0
     client_timeout: float = 10.0
     keepalive: float = 15.0
+    pipelines: tuple[tuple[str, int], ...] = ()
+    control_timeout: float = 300.0
 
     def __post_init__(self) -> None:
         if self.per_replica < 1 or self.retry_after < 1:
             raise ValueError(f"per_replica and retry_after must be at least 1: {self}")
-        if min(self.connect_timeout, self.read_timeout, self.client_timeout, self.keepalive) <= 0:
+        if min(self.connect_timeout, self.read_timeout, self.client_timeout, self.keepalive,
+               self.control_timeout) <= 0:
             raise ValueError(f"timeouts must be positive: {self}")
+        for name, bound in self.pipelines:
+            if bound < 1 or not name or not set(name) <= _MODEL_NAME_CHARACTERS:
+                raise ValueError(f"pipeline {name!r}: a bound of at least 1 and a name of A-Z a-z 0-9 _ . - "
+                                 f"(got {bound})")
 
     @property
     def next_upstream_timeout(self) -> float:
@@ -392,7 +422,8 @@ def page_locations(page: Path | None) -> str:
 def nginx_config(root: Path, port: int, upstreams: Sequence[str], grpc_port: int | None = None,
                  grpc_upstreams: Sequence[str] = (), guard: Guard | None = None, key_map: Path | None = None,
                  log_to_stderr: bool = False, admission: Admission = Admission(),
-                 health_upstreams: Sequence[str] = (), page: Path | None = None) -> str:
+                 health_upstreams: Sequence[str] = (), page: Path | None = None, host: str = "127.0.0.1",
+                 single_process: bool = False) -> str:
     """The nginx config for ``upstreams`` (``host:port`` each), listening on ``127.0.0.1:port``.
 
     With ``guard``, HTTP takes TLS, the API key, the body limit and the rate limit; with ``grpc_port``
@@ -402,6 +433,9 @@ def nginx_config(root: Path, port: int, upstreams: Sequence[str], grpc_port: int
     The key map (``key_map_line``) is read from ``key_map``, by default ``root/api-key.map``; logs go
     to ``root`` unless ``log_to_stderr`` (containers). With ``page`` (a folder holding ``PAGE_FILES``) the
     guarded front serves the page at ``/``; the guard's admin key is read from ``root/admin-key.map``.
+    Plain HTTP listens on ``host`` (the guard's own host otherwise) and gives model-repository calls
+    ``admission.control_timeout``. ``single_process`` (``master_process off``): one process that serves, which
+    ``setpriv --pdeathsig`` can tie to its parent (a master's workers outlive a killed master, holding the port).
     """
     if not upstreams:
         raise ValueError("a load balancer needs at least one upstream server")
@@ -416,18 +450,24 @@ def nginx_config(root: Path, port: int, upstreams: Sequence[str], grpc_port: int
               "next_upstream_timeout": _seconds(admission.next_upstream_timeout)}
     admission_block = ADMISSION.format(retry_after=admission.retry_after, keepalive=_seconds(admission.keepalive),
                                        **timing)
+    admission_block += "".join(PIPELINE_ZONE.format(index=index, name=name.replace(".", "\\."))
+                               for index, (name, _bound) in enumerate(admission.pipelines))
     # Health has its own upstream: a probe must not use up an inference slot nor mark a replica failed.
     admission_block += f"    upstream rawvision_health {{\n{_servers(health_upstreams or upstreams, None)}\n    }}\n"
     head = HEAD.format(root=root, servers=_servers(upstreams, admission.per_replica), admission=admission_block,
-                       **logs)
+                       master="off" if single_process else "on", **logs)
     proxy = PROXY.format(tries=len(upstreams), **timing)
-    limit = LIMIT.format(inflight=admission.per_replica * len(upstreams))
+    pipelines = "".join(f"\n            limit_conn rawvision_pipeline_{index} {bound * len(upstreams)};"
+                        for index, (_name, bound) in enumerate(admission.pipelines))
+    limit = LIMIT.format(inflight=admission.per_replica * len(upstreams), pipelines=pipelines)
     health = HEALTH_PROXY.format(upstream="rawvision_health", connect_timeout=timing["connect_timeout"],
                                  health_timeout="5s")
     overloaded = OVERLOADED.format(retry_after=admission.retry_after)
     if guard is None:
-        return head + PLAIN_HTTP.format(port=port, proxy=proxy, limit=limit, health=health,
-                                        overloaded=overloaded) + "}\n"
+        control = PROXY.format(tries=len(upstreams), **{**timing, "read_timeout": _seconds(admission.control_timeout),
+                                                        "next_upstream_timeout": _seconds(admission.control_timeout)})
+        return head + PLAIN_HTTP.format(host=host, port=port, proxy=proxy, limit=limit, health=health,
+                                        control_proxy=control, overloaded=overloaded) + "}\n"
     values = {"key_map": key_map or root / "api-key.map", "rate": guard.rate, "burst": guard.burst,
               "max_body": guard.max_body_bytes, "certificate": guard.certificate,
               "private_key": guard.private_key, "host": guard.host, "retry_after": admission.retry_after}
@@ -475,7 +515,8 @@ class Nginx:
 
     def __init__(self, port: int, upstreams: Sequence[str], binary: str = "nginx", *, grpc_port: int | None = None,
                  grpc_upstreams: Sequence[str] = (), guard: Guard | None = None,
-                 admission: Admission = Admission(), health_upstreams: Sequence[str] = ()) -> None:
+                 admission: Admission = Admission(), health_upstreams: Sequence[str] = (),
+                 host: str = "127.0.0.1", single_process: bool = False) -> None:
         found = shutil.which(binary) or shutil.which(binary, path="/usr/sbin:/sbin")
         if found is None:
             raise LoadBalancerError("nginx is not installed (Debian package nginx; `make setup` installs it)")
@@ -487,6 +528,8 @@ class Nginx:
         self.guard = guard
         self.admission = admission
         self.health_upstreams = list(health_upstreams)
+        self._host = host
+        self.single_process = single_process
         self.root = Path(tempfile.mkdtemp(prefix="rawvision-nginx-"))
         # Started as root, nginx's workers run as an unprivileged user; they must reach the temp folders
         # where bodies above client_body_buffer_size go. (The key map is read by the master only.)
@@ -508,7 +551,7 @@ class Nginx:
     @property
     def host(self) -> str:
         """The address nginx listens on."""
-        return self.guard.host if self.guard else "127.0.0.1"
+        return self.guard.host if self.guard else self._host
 
     def start(self, timeout: float = 30.0) -> Nginx:
         """Write the config, start nginx and wait until it accepts connections."""
@@ -526,8 +569,11 @@ class Nginx:
             page = copy_page(self.root / "page")
         config.write_text(nginx_config(self.root, self.port, self.upstreams, self.grpc_port, self.grpc_upstreams,
                                        self.guard, admission=self.admission,
-                                       health_upstreams=self.health_upstreams, page=page), encoding="utf-8")
-        self.process = subprocess.Popen([self.binary, "-p", str(self.root), "-c", str(config),
+                                       health_upstreams=self.health_upstreams, page=page, host=self.host,
+                                       single_process=self.single_process), encoding="utf-8")
+        # A single process dies with its parent (setpriv); a master's workers would not, so it is not tied.
+        tie = death_signal_prefix() if self.single_process else []
+        self.process = subprocess.Popen([*tie, self.binary, "-p", str(self.root), "-c", str(config),
                                          "-e", str(self.root / "error.log")], stdout=subprocess.DEVNULL,
                                         stderr=subprocess.PIPE)
         ports = [self.port] + ([self.grpc_port] if self.grpc_port is not None else [])

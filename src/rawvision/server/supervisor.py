@@ -13,6 +13,11 @@ wait polls, so a stop during start-up, warm-up, serving, a backoff or a stop end
 its debris. A server that is not ready yet is killed at once (it has nothing to drain); a ready one gets
 SIGTERM and ``stop_timeout`` seconds to finish its requests, or is killed at a second signal.
 
+With a :class:`~rawvision.server.gate.Gate`, the public HTTP port is an nginx admission gate in front of
+Triton's HTTP port (``options.http_port``, on loopback): started after the signal handlers, before the first
+server, kept for the whole run (a restart of tritonserver does not touch it: meanwhile it refuses with 503
+and ``Retry-After``), started again if it dies, stopped last.
+
 Its own metrics (restarts, crashes by cause, up) are served in Prometheus text format on
 ``metrics_port`` (``/metrics``), beside Triton's.
 """
@@ -32,8 +37,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
 from typing import IO
 
+from rawvision.server import debris
 from rawvision.server.control import ControlError, ModelControl
 from rawvision.server.embedded import EmbeddedServer, ServerError, ServerOptions, StartInterrupted
+from rawvision.server.gate import Gate
+from rawvision.server.health import HealthServer
+from rawvision.server.nginx import Nginx
 
 LOGGER = logging.getLogger(__name__)
 TAIL_LINES = 20
@@ -94,6 +103,7 @@ class SupervisorStats:
     """What the metrics endpoint reports."""
 
     restarts: int = 0
+    gate_restarts: int = 0
     up: bool = False
     last_start_seconds: float = 0.0
     crashes: collections.Counter[str] = field(default_factory=collections.Counter)
@@ -104,6 +114,9 @@ class SupervisorStats:
         lines = ["# HELP rawvision_server_restarts_total tritonserver restarts after an unexpected exit.",
                  "# TYPE rawvision_server_restarts_total counter",
                  f"rawvision_server_restarts_total {self.restarts}",
+                 "# HELP rawvision_gate_restarts_total Admission gate (nginx) restarts after it exited.",
+                 "# TYPE rawvision_gate_restarts_total counter",
+                 f"rawvision_gate_restarts_total {self.gate_restarts}",
                  "# HELP rawvision_server_crashes_total Unexpected tritonserver exits, by signal or exit code.",
                  "# TYPE rawvision_server_crashes_total counter"]
         lines += [f'rawvision_server_crashes_total{{cause="{cause}"}} {count}'
@@ -193,7 +206,7 @@ class Supervisor:
 
     def __init__(self, options: ServerOptions, policy: RestartPolicy | None = None, *, sink: IO[bytes],
                  start_timeout: float = 300.0, stop_timeout: float = 30.0, metrics_port: int | None = None,
-                 index_interval: float = 2.0) -> None:
+                 index_interval: float = 2.0, gate: Gate | None = None) -> None:
         self.options = options
         self.policy = policy or RestartPolicy()
         self.sink = sink
@@ -201,6 +214,9 @@ class Supervisor:
         self.stop_timeout = stop_timeout
         self.metrics_port = metrics_port
         self.index_interval = index_interval
+        self.gate = gate
+        self.nginx: Nginx | None = None
+        self._server: EmbeddedServer | None = None
         self.stats = SupervisorStats()
         self._signals = 0
         self._crashes: list[float] = []
@@ -224,11 +240,51 @@ class Supervisor:
         """
         previous = {sig: signal.signal(sig, self.request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
-            with _metrics_endpoint(self.options.host, self.metrics_port, self.stats):
+            swept = debris.sweep_dead_owners()
+            if swept:
+                LOGGER.warning("removed what servers of dead supervisors left: %d stubs, %d shared-memory regions "
+                               "(%.1f MiB)", swept.stubs, swept.regions, swept.region_bytes / 2**20)
+            with _metrics_endpoint(self.options.host, self.metrics_port, self.stats), self._gated():
                 self._loop(on_ready)
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+    @contextmanager
+    def _gated(self) -> Iterator[None]:
+        """Run the block behind the gate (when there is one), and stop the gate after it."""
+        if self.gate is None:
+            yield
+            return
+        health = HealthServer(0, self.options.http_url, self._server_pid, self.options.host,
+                              self.options.admin_key).start()
+        try:
+            self.nginx = self.gate.start(self.options.http_url, health.url)
+            yield
+        finally:
+            if self.nginx is not None:
+                self.nginx.stop()
+                self.nginx = None
+            health.stop()
+
+    def _server_pid(self) -> int | None:
+        """The running tritonserver's pid (what the health service checks), None between servers."""
+        try:
+            process = self._server.process if self._server is not None else None
+        except ServerError:  # not launched yet
+            return None
+        return process.pid if process is not None and process.poll() is None else None
+
+    def _mind_gate(self) -> None:
+        """Start the gate again if it died (nothing else may answer on the public port)."""
+        if self.gate is None or self.nginx is None or self.nginx.process is None or self.nginx.process.poll() is None:
+            return
+        LOGGER.warning("the admission gate (nginx) exited with %s; starting it again:\n%s",
+                       exit_cause(self.nginx.process.returncode), _indent(self.nginx.error_log().splitlines()[-5:]))
+        self.stats.gate_restarts += 1  # counted before it listens again, so whoever sees it back sees the count
+        health = self.nginx.health_upstreams[0]
+        self.nginx.stop()
+        self.nginx = self.gate.start(self.options.http_url, health)
 
     def _loop(self, on_ready: Callable[[EmbeddedServer, float, int], None] | None) -> None:
         ever_ready = False
@@ -236,6 +292,7 @@ class Supervisor:
             started = time.monotonic()
             tail = LogTail(self.sink)
             server = EmbeddedServer(self._options(), log=tail.writer)
+            self._server = server
             serving = False  # a server that is not ready yet has no requests to drain: a stop kills it at once
             try:
                 server.start(self.start_timeout, should_stop=lambda: self.stopping)
@@ -280,6 +337,7 @@ class Supervisor:
         """Return when the server exits or a stop is asked for; record its READY models meanwhile."""
         next_look = 0.0
         while not self.stopping and server.process.poll() is None:
+            self._mind_gate()
             if self.options.model_control_mode == "explicit" and time.monotonic() >= next_look:
                 self._record_loaded()
                 next_look = time.monotonic() + self.index_interval
