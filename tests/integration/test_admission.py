@@ -17,6 +17,7 @@ from google.protobuf import text_format
 from rawvision.repository import read_config
 from rawvision.server.embedded import EmbeddedServer, ServerOptions, free_ports
 from rawvision.server.nginx import Admission, Nginx
+from tests import sleepy
 
 pytestmark = pytest.mark.integration
 
@@ -55,15 +56,7 @@ def front(slow_server: ServerOptions, request: pytest.FixtureRequest) -> Iterato
 
 def sleep_request(url: str, seconds: float = STEP_SECONDS) -> tuple[int, dict[str, str], str]:
     """POST one ``sleepy`` request; (status, headers, body)."""
-    body = json.dumps({"inputs": [{"name": "SECONDS", "shape": [1, 1], "datatype": "FP32",
-                                   "data": [seconds]}]}).encode()
-    request = urllib.request.Request(f"http://{url}/v2/models/sleepy/infer", body,
-                                     {"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, dict(response.headers), response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers), exc.read().decode()
+    return sleepy.sleep_request(url, seconds)
 
 
 def test_past_the_bound_clients_are_refused_with_retry_after_and_words(front: Nginx) -> None:

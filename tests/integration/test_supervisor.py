@@ -31,6 +31,7 @@ from rawvision.server.control import ModelControl
 from rawvision.server.embedded import free_ports
 from rawvision.server.metrics import scrape, value
 from tests.polling import wait_for
+from tests.sleepy import sleep_request
 
 pytestmark = pytest.mark.integration
 RAWVISION = str(Path(sys.executable).with_name("rawvision"))
@@ -141,18 +142,6 @@ def supervisor_models(serve: Serve) -> set[str]:
     """The models READY at the supervisor's last look (what it loads again after a crash)."""
     samples = scrape(f"http://127.0.0.1:{serve.ports[3]}/metrics")
     return {s.labels["model"] for s in samples if s.name == "rawvision_server_model_ready"}
-
-
-def sleep_request(url: str, seconds: float) -> tuple[int, dict[str, str], str]:
-    """POST one ``sleepy`` request; (status, headers, body)."""
-    body = json.dumps({"inputs": [{"name": "SECONDS", "shape": [1, 1], "datatype": "FP32", "data": [seconds]}]})
-    request = urllib.request.Request(f"http://{url}/v2/models/sleepy/infer", body.encode(),
-                                     {"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, dict(response.headers), response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers), exc.read().decode()
 
 
 def test_serve_answers_through_its_gate_refuses_past_the_bound_in_words_and_keeps_the_gate(serving: Serve) -> None:
