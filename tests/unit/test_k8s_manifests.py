@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 import yaml
 
+from rawvision.pipelines.admission import repository_bounds
 from rawvision.server.control import restricted_api_args
 from rawvision.server.front import KubernetesFront, body_limit, kubernetes_config, kubernetes_configmap
-from rawvision.server.nginx import key_map_line
+from rawvision.server.nginx import Admission, key_map_line
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
@@ -97,10 +98,12 @@ def test_admin_key_args_match_what_the_embedded_server_passes(manifests: dict[st
 
 def test_front_nginx_config_is_generated_from_the_repository(manifests: dict[str, dict[str, Any]]) -> None:
     path = K8S / "front-nginx.yaml"
-    assert path.read_text() == kubernetes_configmap(ROOT / "model_repository"), \
+    admission = Admission(pipelines=repository_bounds(ROOT / "model_repository"))
+    assert path.read_text() == kubernetes_configmap(ROOT / "model_repository", admission), \
         "regenerate: rawvision front --write-k8s deploy/k8s/front-nginx.yaml"
     config = manifests["ConfigMap/rawvision-front-nginx"]["data"]["nginx.conf"]
-    assert config == kubernetes_config(ROOT / "model_repository")
+    assert config == kubernetes_config(ROOT / "model_repository", admission=admission)
+    assert "limit_conn rawvision_pipeline_" in config  # each model its own bound (capacity × target)
     assert f"client_max_body_size {body_limit(ROOT / 'model_repository')};" in config
     assert "limit_req zone=rawvision burst=" in config and "grpc_pass grpc://triton_grpc;" in config
 

@@ -11,6 +11,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from rawvision.pipelines.admission import repository_bounds
+from rawvision.pipelines.queue_policy import ADMISSION_TARGET_SECONDS
 from rawvision.server.control import ADMIN_KEY_ENV, admin_key_from_env
 from rawvision.server.front import (
     API_KEY_ENV,
@@ -38,8 +40,10 @@ def _certificate(args: argparse.Namespace) -> Certificate:
 
 
 def _run(args: argparse.Namespace) -> int:
+    pipelines = repository_bounds(args.repository) if args.repository.is_dir() else ()
     if args.write_k8s:
-        args.write_k8s.write_text(kubernetes_configmap(args.repository), encoding="utf-8")
+        args.write_k8s.write_text(kubernetes_configmap(args.repository, Admission(pipelines=pipelines)),
+                                  encoding="utf-8")
         print(f"wrote {args.write_k8s}")
         return 0
     if not args.upstream:
@@ -55,7 +59,8 @@ def _run(args: argparse.Namespace) -> int:
                       args.host, admin_key=args.admin_key or None)
         nginx = Nginx(args.port, args.upstream, grpc_port=args.grpc_port if args.grpc_upstream else None,
                       grpc_upstreams=args.grpc_upstream, guard=guard,
-                      admission=Admission(per_replica=args.per_replica, read_timeout=args.read_timeout),
+                      admission=Admission(per_replica=args.per_replica, read_timeout=args.read_timeout,
+                                          pipelines=pipelines),
                       health_upstreams=args.health_upstream).start()
     except (FrontError, LoadBalancerError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -63,7 +68,8 @@ def _run(args: argparse.Namespace) -> int:
     grpc = f"  gRPC {nginx.grpc_url} (TLS)" if args.grpc_upstream else ""
     print(f"front door: HTTPS https://{nginx.url}{grpc}; body ≤ {limit} bytes, {guard.rate} per client "
           f"(burst {guard.burst}); "
-          f"{args.per_replica} in flight per replica, then 503 + Retry-After; "
+          f"{args.per_replica} in flight per replica (and each model its own bound: capacity × "
+          f"{ADMISSION_TARGET_SECONDS:g} s), then 503 + Retry-After; "
           f"config {nginx.root / 'nginx.conf'}  (Ctrl-C stops)", flush=True)
     print(_page_hint(args), flush=True)
     stopped = threading.Event()

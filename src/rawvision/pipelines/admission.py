@@ -28,3 +28,8 @@ def gate_admission(models: Sequence[str], control_timeout: float = 300.0) -> Adm
 def repository_gate(repository: Path, host: str, port: int, control_timeout: float = 300.0) -> Gate:
     """The gate for every model of ``repository`` (pipelines, and steps called directly) on ``host:port``."""
     return Gate(host, port, gate_admission(model_names(repository), control_timeout))
+
+
+def repository_bounds(repository: Path) -> tuple[tuple[str, int], ...]:
+    """``(model, in-flight bound)`` for every model of ``repository`` (``Admission.pipelines``)."""
+    return gate_admission(model_names(repository)).pipelines
