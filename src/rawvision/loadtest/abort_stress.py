@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     command = [sys.executable, "-m", "rawvision.cli.main", "serve", "--repository", str(args.repository),
                "--http-port", str(http), "--grpc-port", str(grpc), "--metrics-port", str(metrics),
                "--supervisor-port", str(supervisor), "--load-model", args.model, "--max-crashes", "1000",
-               "--restart-backoff", "0.1", *[f"--triton-arg={arg}" for arg in args.triton_arg]]
+               "--restart-backoff", "0.1", *[f"--triton-arg={arg}" for arg in args.triton_arg], *args.serve_arg]
     with log.open("wb") as handle:
         serve = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT)
     image = upscaled("chelsea", args.megapixels)
@@ -150,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reload", type=float, default=0.0, help="reload the step every N seconds (0: never)")
     parser.add_argument("--kill-stub", type=float, default=0.0, help="SIGKILL a stub of the step every N s")
     parser.add_argument("--triton-arg", action="append", default=[])
+    parser.add_argument("--serve-arg", action="append", default=[],
+                        help="one more `rawvision serve` argument, e.g. --serve-arg=--no-gate: readiness is then "
+                        "Triton's own, so stubs are killed whether or not the last reload finished")
     parser.add_argument("--log", default="abort-stress.log")
     print(json.dumps(run(parser.parse_args(argv))), flush=True)
     return 0
