@@ -43,6 +43,7 @@ from rawvision.loadtest.perf.open_loop import open_loop
 from rawvision.pipelines.admission import gate_admission
 from rawvision.pipelines.queue_policy import ADMISSION_TARGET_SECONDS
 from rawvision.server.embedded import free_ports
+from rawvision.server.gate import Gate
 from rawvision.server.nginx import Nginx
 
 SERVER_CORE, LOAD_CORE = 1, 0
@@ -182,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         admission = gate_admission([args.ensemble])
         (port,) = free_ports(1)
         with on_core(SERVER_CORE):
-            front = Nginx(port, [public], admission=admission).start()
+            front = Nginx(port, [public], admission=admission, niceness=Gate.niceness).start()
         urls = {"serve": public, "front": front.url, "triton": triton}
         try:
             for path in args.paths:

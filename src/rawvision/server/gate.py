@@ -30,11 +30,16 @@ class Gate:
         host: the public address (``serve``'s host).
         port: the public HTTP port (``serve --http-port``).
         admission: the bounds and timeouts (``rawvision.pipelines.admission.gate_admission``).
+        niceness: the gate's nice value. When the CPU is short, the server's work comes first and refusals
+            wait: under a storm of 1,000 connections resending at once, refusing (reading each request's
+            header and draining its body) took so much of the server's core that goodput fell to 0.71× capacity
+            at niceness 0, and stayed at 0.84-0.86× at 10 or 19 (docs/reliability.md).
     """
 
     host: str
     port: int
     admission: Admission
+    niceness: int = 10
 
     def start(self, triton_url: str, health_url: str | None = None) -> Nginx:
         """Start the gate in front of Triton's HTTP endpoint ``triton_url`` (``host:port``).
@@ -42,4 +47,4 @@ class Gate:
         ``/v2/health/`` goes to ``health_url`` (a :class:`~rawvision.server.health.HealthServer`) when given.
         """
         return Nginx(self.port, [triton_url], admission=self.admission, host=self.host, single_process=True,
-                     health_upstreams=[health_url] if health_url else []).start()
+                     health_upstreams=[health_url] if health_url else [], niceness=self.niceness).start()

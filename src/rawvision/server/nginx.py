@@ -516,7 +516,7 @@ class Nginx:
     def __init__(self, port: int, upstreams: Sequence[str], binary: str = "nginx", *, grpc_port: int | None = None,
                  grpc_upstreams: Sequence[str] = (), guard: Guard | None = None,
                  admission: Admission = Admission(), health_upstreams: Sequence[str] = (),
-                 host: str = "127.0.0.1", single_process: bool = False) -> None:
+                 host: str = "127.0.0.1", single_process: bool = False, niceness: int = 0) -> None:
         found = shutil.which(binary) or shutil.which(binary, path="/usr/sbin:/sbin")
         if found is None:
             raise LoadBalancerError("nginx is not installed (Debian package nginx; `make setup` installs it)")
@@ -530,6 +530,7 @@ class Nginx:
         self.health_upstreams = list(health_upstreams)
         self._host = host
         self.single_process = single_process
+        self.niceness = niceness  # > 0: the servers' work beside it comes first when the CPU is short
         self.root = Path(tempfile.mkdtemp(prefix="rawvision-nginx-"))
         # Started as root, nginx's workers run as an unprivileged user; they must reach the temp folders
         # where bodies above client_body_buffer_size go. (The key map is read by the master only.)
@@ -573,7 +574,8 @@ class Nginx:
                                        single_process=self.single_process), encoding="utf-8")
         # A single process dies with its parent (setpriv); a master's workers would not, so it is not tied.
         tie = death_signal_prefix() if self.single_process else []
-        self.process = subprocess.Popen([*tie, self.binary, "-p", str(self.root), "-c", str(config),
+        nice = ["nice", "-n", str(self.niceness)] if self.niceness else []
+        self.process = subprocess.Popen([*tie, *nice, self.binary, "-p", str(self.root), "-c", str(config),
                                          "-e", str(self.root / "error.log")], stdout=subprocess.DEVNULL,
                                         stderr=subprocess.PIPE)
         ports = [self.port] + ([self.grpc_port] if self.grpc_port is not None else [])
