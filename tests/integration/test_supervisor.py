@@ -29,6 +29,7 @@ from rawvision.pipelines.queue_policy import inflight_bound
 from rawvision.server import debris
 from rawvision.server.control import ModelControl
 from rawvision.server.embedded import free_ports
+from rawvision.server.gate import Gate
 from rawvision.server.metrics import scrape, value
 from tests.polling import wait_for
 from tests.sleepy import sleep_request
@@ -159,6 +160,7 @@ def test_serve_answers_through_its_gate_refuses_past_the_bound_in_words_and_keep
     for headers, body in refused:
         assert headers.get("Retry-After") == "1" and "overloaded" in json.loads(body)["error"], (headers, body)
     (gate,) = [child for child in psutil.Process(serving.process.pid).children() if child.name() == "nginx"]
+    assert gate.nice() == Gate.niceness  # the server's work comes first when the CPU is short
     gate.kill()  # the supervisor starts it again on the same port
     assert wait_for(lambda: serving.ready() and sleep_request(serving.http_url, 0.0)[0] == 200, limit=30)
     samples = scrape(f"http://127.0.0.1:{serving.ports[3]}/metrics")

@@ -64,7 +64,7 @@ worker_processes 1;
 worker_rlimit_nofile 8192;
 pid {root}/nginx.pid;
 error_log {error_log} warn;
-events {{ worker_connections 4096; }}
+events {{ worker_connections 4096; multi_accept on; }}
 http {{
     access_log {access_log};
     client_body_temp_path {root}/body;
@@ -77,8 +77,10 @@ http {{
     }}
 {admission}"""
 
-# Admission: the bound on requests in flight (one key for every request, so the zone counts them all),
-# Retry-After on every refusal, and the client-side timeouts that keep a slow client from holding a slot.
+# Admission: the bound on requests in flight (one key for every inference request, so the zone counts them
+# all), Retry-After on every refusal, and the client-side timeouts that keep a slow client from holding a slot.
+# A refusal is not written to the error log (info, below its level): under a storm of thousands a second, each
+# line cost the server's core; the access log, buffered, still has every 503.
 ADMISSION = """    map $uri $rawvision_all {{
         default "";
         ~^/v2/models/[^/]+(/versions/[^/]+)?/infer$ all;
@@ -86,7 +88,7 @@ ADMISSION = """    map $uri $rawvision_all {{
     }}
     limit_conn_zone $rawvision_all zone=rawvision_inflight:1m;
     limit_conn_status 503;
-    limit_conn_log_level warn;
+    limit_conn_log_level info;
     map $status $rawvision_retry_after {{
         429 {retry_after}; 502 {retry_after}; 503 {retry_after}; 504 {retry_after}; default "";
     }}
@@ -444,7 +446,7 @@ def nginx_config(root: Path, port: int, upstreams: Sequence[str], grpc_port: int
     if grpc_port is not None and guard is None:
         raise ValueError("gRPC is proxied by the guarded front door only (TLS + HTTP/2)")
     logs = {"error_log": "stderr", "access_log": "/dev/stdout"} if log_to_stderr else \
-        {"error_log": f"{root}/error.log", "access_log": f"{root}/access.log"}
+        {"error_log": f"{root}/error.log", "access_log": f"{root}/access.log combined buffer=64k flush=1s"}
     timing = {"connect_timeout": _seconds(admission.connect_timeout), "read_timeout": _seconds(admission.read_timeout),
               "client_timeout": _seconds(admission.client_timeout),
               "next_upstream_timeout": _seconds(admission.next_upstream_timeout)}
