@@ -92,12 +92,11 @@ class StubWatchdog:
     """A thread that polls the server's stubs and reloads any model whose stub died."""
 
     def __init__(self, server_pid: int, http_url: str, headers: Mapping[str, str] | None = None,
-                 interval: float = 1.0, settle: float = 3.0) -> None:
+                 interval: float = 1.0) -> None:
         self.server_pid = server_pid
         self.http_url = http_url
         self.headers = dict(headers or {})
         self.interval = interval
-        self.settle = settle  # seconds after a reload before the next one
         self.reloads: list[tuple[str, float]] = []  # (model, time.monotonic() when it was ready again)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rawvision-stub-watchdog", daemon=True)
@@ -107,44 +106,34 @@ class StubWatchdog:
         self._thread.start()
         return self
 
-    def stop(self) -> None:
-        """Stop watching and wait for the thread."""
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop watching; wait at most ``timeout`` seconds for the thread.
+
+        A reload that hangs inside Triton (seen under stub kills: a load that never finished) must not hold
+        up the server's stop: the thread is a daemon, and stopping the server ends its call.
+        """
         self._stop.set()
         if self._thread.is_alive():
-            self._thread.join()
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                LOGGER.warning("the stub watchdog is still in a call to the server; stopping without it")
 
     def _run(self) -> None:
         client = httpclient.InferenceServerClient(self.http_url, network_timeout=300)
         seen = stub_versions(self.server_pid)
         started: set[str] = set()  # models that got a new stub in the previous look
-        pending: set[tuple[str, str]] = set()  # crashed, waiting for the server to settle
         while not self._stop.wait(self.interval):
             now = stub_versions(self.server_pid)
             # A load starts a short-lived stub beside the instance stubs; when it ends a look later, that
             # is no crash. Nor is the end of an old version's stubs after a swap (checked in _reload).
             starting = {model for pid, (model, _version) in now.items() if pid not in seen}
-            pending |= reload_candidates(seen, now, started)
-            # No reload while another is still settling: both SIGSEGVs seen under stub kills came from a
-            # second reload about a second after the first, while Triton still swapped the ensemble.
-            if pending and self._settled(client):
-                for model, version in sorted(pending):
-                    if self._stop.is_set() or not _live(client):
-                        break
-                    self._reload(client, model, version)
-                pending.clear()
+            for model, version in sorted(reload_candidates(seen, now, started)):
+                if self._stop.is_set() or not _live(client):
+                    break
+                self._reload(client, model, version)
             started = starting
             seen = stub_versions(self.server_pid)
         client.close()
-
-    def _settled(self, client: httpclient.InferenceServerClient) -> bool:
-        """Whether ``settle`` seconds passed since the last reload and no model is loading or unloading."""
-        if self.reloads and time.monotonic() - self.reloads[-1][1] < self.settle:
-            return False
-        try:
-            index = client.get_model_repository_index(headers=self.headers)
-        except Exception:  # refused or broken: the server is going away (its supervisor restarts it)
-            return False
-        return not any(row.get("state") in ("LOADING", "UNLOADING") for row in index)
 
     def _reload(self, client: httpclient.InferenceServerClient, model: str, version: str) -> None:
         try:
