@@ -46,13 +46,13 @@ def _serve(args: argparse.Namespace) -> int:
             return
         print(f"Triton ready: HTTP http://{public}  gRPC {options.grpc_url}  "
               f"metrics http://{options.host}:{options.metrics_port}/metrics  (Ctrl-C stops)", flush=True)
+        print(f"started in {seconds:.1f} s (start-up and warm-up); "
+              f"{summary(step_warmups(model_stats(options.http_url)))}", flush=True)
         if gate is not None:
             pipelines = set(ensemble_names(args.repository))
             bounds = ", ".join(f"{name} {bound}" for name, bound in gate.admission.pipelines if name in pipelines)
             print(f"admission gate on {public} (Triton's own HTTP on {options.http_url}): in flight at most "
                   f"{bounds} (each step its pipeline's bound); beyond that 503 + Retry-After", flush=True)
-        print(f"started in {seconds:.1f} s (start-up and warm-up); "
-              f"{summary(step_warmups(model_stats(options.http_url)))}", flush=True)
         print(f"the page: in another shell, RAWVISION_API_KEY=<a key of 8+ characters> rawvision front --upstream "
               f"{public}, then open https://localhost:8443/ and enter that key", flush=True)
 
