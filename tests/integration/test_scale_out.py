@@ -24,7 +24,7 @@ def test_config_lists_every_upstream_and_retries_posts(tmp_path: Path) -> None:
     for upstream in ("127.0.0.1:1", "127.0.0.1:2"):
         assert f"server {upstream} max_conns=16 max_fails=1" in text
     assert "non_idempotent" in text and "proxy_next_upstream_tries 2;" in text
-    assert "listen 127.0.0.1:8080;" in text and "daemon off;" in text
+    assert "listen 127.0.0.1:8080 backlog=4096;" in text and "daemon off;" in text
     with pytest.raises(ValueError):
         nginx_config(tmp_path, 8080, [])
 
