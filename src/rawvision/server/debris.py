@@ -148,7 +148,6 @@ def remove_debris(prefix: str) -> Debris:
     return debris
 
 
-
 def sweep_dead_owners() -> Debris:
     """Remove the debris of servers whose owner process is gone (a ``serve`` that was itself killed with -9).
 

@@ -32,9 +32,10 @@ class Gate:
         admission: the bounds and timeouts (``rawvision.pipelines.admission.gate_admission``).
         niceness: the gate's nice value. When the CPU is short, the server's work comes first and refusals
             wait. Under a storm of 1,000 connections resending at once, refusing (a header read, a 503, the
-            body drained) took about a fifth of the server's core, and goodput fell to 0.71-0.76× capacity
-            at niceness 0; at 10 it stayed at 0.82-0.85× (with nginx's ``multi_accept on``: without it the
-            1,000 connections of a storm's first second waited seconds to be accepted). docs/reliability.md.
+            body drained) took about a fifth of the server's core, and goodput fell to 0.71-0.81× capacity
+            at niceness 0 (4 runs); at 10 it stayed at 0.82-0.91× (10 runs; with nginx's ``multi_accept on``:
+            without it the 1,000 connections of a storm's first second waited seconds to be accepted).
+            docs/reliability.md.
     """
 
     host: str
