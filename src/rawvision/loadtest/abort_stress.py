@@ -35,7 +35,8 @@ from rawvision.server.metrics import scrape
 from rawvision.server.watchdog import STUB_NAME
 
 
-def _ready(url: str) -> bool:
+def ready(url: str) -> bool:
+    """Whether ``host:port`` answers ``/v2/health/ready`` with 200 within 2 s."""
     try:
         with urllib.request.urlopen(f"http://{url}/v2/health/ready", timeout=2) as response:
             return bool(response.status == 200)
@@ -94,7 +95,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         count = 0
         while not halt.wait(0.1):
             now = time.monotonic()
-            if args.reload and now >= next_reload and _ready(url):
+            if args.reload and now >= next_reload and ready(url):
                 count += 1
                 try:
                     config = control.get_model_config(args.step)
@@ -106,7 +107,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                     outcomes["reload_failed"] += 1
                     print(f"reload failed: {exc}", file=sys.stderr)
                 next_reload = now + args.reload
-            if args.kill_stub and now >= next_kill and _ready(url):
+            if args.kill_stub and now >= next_kill and ready(url):
                 stubs = _stubs(serve.pid, args.step)
                 if stubs:
                     os.kill(rng.choice(stubs).pid, signal.SIGKILL)
@@ -116,7 +117,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
 
     started = time.monotonic()
     try:
-        while not _ready(url):
+        while not ready(url):
             if serve.poll() is not None or time.monotonic() - started > 300:
                 raise SystemExit(f"serve did not start; see {log}")
             time.sleep(0.5)

@@ -26,8 +26,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rawvision.loadtest.abort_stress import ready
 from rawvision.loadtest.perf.hey import hey_binary, parse_csv, triton_body
 from rawvision.loadtest.perf.images import TYPICAL_PHOTO, photo
 from rawvision.loadtest.perf.images import encode as encode_photo
@@ -134,7 +133,7 @@ def serve(repository: Path, ensemble: str, workdir: Path) -> Iterator[tuple[str,
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 600
-        while not _ready(f"127.0.0.1:{public}"):
+        while not ready(f"127.0.0.1:{public}"):
             if process.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"rawvision serve did not get ready:\n{(workdir / 'serve.log').read_text()[-3000:]}")
             time.sleep(0.5)
@@ -142,14 +141,6 @@ def serve(repository: Path, ensemble: str, workdir: Path) -> Iterator[tuple[str,
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(60)
-
-
-def _ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://{url}/v2/health/ready", timeout=2) as response:
-            return bool(response.status == 200)
-    except (OSError, urllib.error.URLError):
-        return False
 
 
 def main(argv: Sequence[str] | None = None) -> None:
